@@ -1,0 +1,1 @@
+"""plasticbench harness: tasks, configs, runs, records, reports."""

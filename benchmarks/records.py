@@ -1,0 +1,99 @@
+"""Run records: one JSON document per run, written atomically (temp file + rename)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress")
+
+
+@dataclass
+class RunRecord:
+    task: str
+    model: str
+    budget: str
+    seed: int
+    status: str  # "ok" | "diverged"
+    config: dict[str, Any]
+    config_hash: str
+    git_commit: str
+    data_digest: str | None
+    seeds: dict[str, int]
+    episodes: int
+    optimizer_steps: int
+    batch_size: int
+    n_params: int
+    wall_time_s: float
+    threads: int
+    torch_version: str
+    primary_metric: str
+    lower_is_better: bool
+    final: dict[str, float]  # held-out evaluation metrics at the end of training
+    curves: dict[str, list[float]]  # training curves; "episode" = episodes seen at each point
+    eval_curve: dict[str, list[float]]  # held-out metrics at each evaluation; "episode" as above
+    diverged_at: int | None = None  # episode at which the loss became NaN/inf
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific details (e.g. peak memory)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, allow_nan=True)
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of what defines the experiment cell (the seed and paths excluded)."""
+    cell = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
+    return hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()
+
+
+def git_commit() -> str:
+    """HEAD of the repository holding this package, with '+dirty' for uncommitted changes; 'unknown' outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_path(out_dir: str | Path, task: str, model: str, budget: str, seed: int, cfg_hash: str) -> Path:
+    return Path(out_dir) / task / model / f"{budget}-seed{seed}-{cfg_hash[:10]}.json"
+
+
+def write_record(out_dir: str | Path, record: RunRecord) -> Path:
+    path = record_path(out_dir, record.task, record.model, record.budget, record.seed, record.config_hash)
+    atomic_write_text(path, record.to_json() + "\n")
+    return path
+
+
+def load_record(path: str | Path) -> RunRecord:
+    """Read one record; raises ValueError naming the file when it is not a plasticbench record."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        return RunRecord(**data)
+    except (json.JSONDecodeError, TypeError, AttributeError, ValueError) as err:
+        raise ValueError(f"{path}: not a valid plasticbench run record ({err})") from err

@@ -1,0 +1,113 @@
+"""Run an experiment grid (tasks x models x seeds) at a budget, then write the report.
+
+    python -m benchmarks.reproduce [--budget quick] [--experiment reproduce] [--jobs 2] [--tasks T ...]
+
+Each task's cells run as one hydra multirun on the joblib launcher (local processes, one torch thread each).
+Cells whose record already exists are skipped, so an interrupted reproduction resumes where it stopped.
+Progress: every run prints its own line; this driver prints the grid's progress and an ETA.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from benchmarks.progress import format_seconds
+from benchmarks.run import cell_path, compose_config
+
+CONF = Path(__file__).parent / "conf"
+
+
+def load_grid(experiment: str) -> tuple[str, dict[str, list[str]]]:
+    path = CONF / "experiment" / f"{experiment}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise SystemExit(f"unknown experiment {experiment!r}; known: {known}")
+    exp = OmegaConf.load(path)
+    return exp.budget, {task: list(models) for task, models in exp.grid.items()}
+
+
+def plan(grid: dict[str, list[str]], budget: str, out_dir: str) -> list[tuple[str, str, int, Path]]:
+    """Every (task, model, seed) cell of the grid with the path of its record."""
+    cells = []
+    for task, models in grid.items():
+        seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
+        for model in models:
+            for seed in range(seeds):
+                cfg = compose_config([f"task={task}", f"model={model}", f"budget={budget}", f"seed={seed}",
+                                      f"out_dir={out_dir}"])
+                cells.append((task, model, seed, cell_path(cfg)))
+    return cells
+
+
+class GridMonitor(threading.Thread):
+    """Prints cells done / total and an ETA from the wall time of the cells finished so far."""
+
+    def __init__(self, cells: list[tuple[str, str, int, Path]], jobs: int, interval_s: float = 30.0) -> None:
+        super().__init__(daemon=True)
+        self.cells, self.jobs, self.interval_s = cells, jobs, interval_s
+        self.start_time = time.perf_counter()
+        self.stop_event = threading.Event()
+
+    def report(self) -> None:
+        done = sum(path.exists() for *_, path in self.cells)
+        elapsed = time.perf_counter() - self.start_time
+        remaining = len(self.cells) - done
+        eta = f"ETA ~{format_seconds(elapsed / done * remaining)}" if done else "ETA after the first cell"
+        print(f"[reproduce] {done}/{len(self.cells)} cells done, elapsed {format_seconds(elapsed)}, {eta}",
+              file=sys.stderr, flush=True)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval_s):
+            self.report()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment", default="reproduce", help="experiment config (benchmarks/conf/experiment)")
+    parser.add_argument("--budget", default=None, help="budget name (default: the experiment's)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (default: cores)")
+    parser.add_argument("--out-dir", default="results/runs", help="where records go")
+    parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks of the grid")
+    parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    args = parser.parse_args(argv)
+    default_budget, grid = load_grid(args.experiment)
+    budget = args.budget or default_budget
+    if args.tasks:
+        unknown = sorted(set(args.tasks) - set(grid))
+        if unknown:
+            raise SystemExit(f"tasks {unknown} are not in experiment {args.experiment!r}: {sorted(grid)}")
+        grid = {t: m for t, m in grid.items() if t in args.tasks}
+    cells = plan(grid, budget, args.out_dir)
+    print(f"[reproduce] {args.experiment} at budget {budget}: {len(cells)} cells "
+          f"({sum(p.exists() for *_, p in cells)} already done), {args.jobs} parallel jobs", file=sys.stderr)
+    monitor = GridMonitor(cells, args.jobs)
+    monitor.start()
+    failed = []
+    for task, models in grid.items():
+        seeds = sorted({seed for t, _, seed, _ in cells if t == task})
+        command = [sys.executable, "-m", "benchmarks.run", "--multirun", "hydra/launcher=joblib",
+                   f"hydra.launcher.n_jobs={args.jobs}", f"task={task}", f"model={','.join(models)}",
+                   f"seed={','.join(map(str, seeds))}", f"budget={budget}", f"out_dir={args.out_dir}",
+                   "skip_existing=true"]
+        if subprocess.run(command).returncode != 0:
+            failed.append(task)
+        monitor.report()
+    monitor.stop_event.set()
+    missing = [(t, m, s) for t, m, s, p in cells if not p.exists()]
+    if missing:
+        print(f"[reproduce] {len(missing)} cells have no record: {missing}", file=sys.stderr)
+    if not args.no_report:
+        from benchmarks import report
+        report.main([args.out_dir])
+    return 1 if failed or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

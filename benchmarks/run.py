@@ -1,0 +1,196 @@
+"""Train one (task, model, budget, seed) cell and write its run record.
+
+    python -m benchmarks.run task=binary_patterns_50 model=plastic budget=smoke seed=0
+
+``run(cfg) -> RunRecord`` is a pure function of the composed config (and the data it names); the hydra entry
+point below only composes the config and calls it.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_module
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks import schema
+from benchmarks.models import build_model, count_parameters
+from benchmarks.progress import Progress
+from benchmarks.records import RunRecord, config_hash, git_commit, load_record, record_path, write_record
+from benchmarks.seeding import run_streams
+from benchmarks.tasks import task_modules
+
+schema.register()
+
+
+def build_task(task_cfg: dict[str, Any], data_dir: str | None = None) -> Any:
+    kind = task_cfg["kind"]
+    modules = task_modules()
+    if kind not in modules:
+        raise ValueError(f"task.kind={kind!r} is unknown; known task kinds: {sorted(modules)}")
+    module = modules[kind]
+    own = {k: v for k, v in task_cfg.items() if k not in schema.TASK_HARNESS_FIELDS}
+    kwargs: dict[str, Any] = {"name": task_cfg["name"]}
+    if "data_dir" in inspect.signature(module.TASK).parameters:
+        kwargs["data_dir"] = data_dir
+    return module.TASK(module.CONFIG(**own), **kwargs)
+
+
+def make_optimizer(model: torch.nn.Module, optim: dict[str, Any], lr: float) -> torch.optim.Optimizer:
+    cls = torch.optim.Adam if optim["name"] == "adam" else torch.optim.AdamW
+    return cls(model.parameters(), lr=lr, eps=optim["eps"], weight_decay=optim["weight_decay"],
+               amsgrad=optim["amsgrad"])
+
+
+def batch_sizes(episodes: int, batch_size: int) -> list[int]:
+    """Episodes per update: full batches, then the remainder, so exactly ``episodes`` are trained on."""
+    full, rest = divmod(episodes, batch_size)
+    return [batch_size] * full + ([rest] if rest else [])
+
+
+def evaluate(task: Any, model: torch.nn.Module, pool: list[Any]) -> dict[str, float]:
+    """Episode-weighted mean of each metric over the fixed evaluation pool."""
+    totals: dict[str, float] = {}
+    count = 0
+    model.eval()
+    with torch.no_grad():
+        for batch in pool:
+            _, metrics = task.episode_loss(model, batch)
+            n = batch.batch_size
+            for key, value in metrics.items():
+                totals[key] = totals.get(key, 0.0) + value * n
+            count += n
+    model.train()
+    return {key: value / count for key, value in totals.items()}
+
+
+def bin_curve(points: list[dict[str, float]], max_points: int) -> dict[str, list[float]]:
+    """Means over consecutive bins of updates so a curve has at most ``max_points`` points."""
+    if not points:
+        return {}
+    size = max(1, math.ceil(len(points) / max_points))
+    curve: dict[str, list[float]] = {key: [] for key in points[0]}
+    for start in range(0, len(points), size):
+        chunk = points[start: start + size]
+        for key in curve:
+            curve[key].append(chunk[-1][key] if key == "episode" else sum(p[key] for p in chunk) / len(chunk))
+    return curve
+
+
+def _eval_pool(task: Any, budget: Any, eval_seed: int) -> list[Any]:
+    generator = torch.Generator().manual_seed(eval_seed)
+    return [task.sample(n, generator) for n in batch_sizes(budget["eval_episodes"], budget["eval_batch_size"])]
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The validated, resolved config of one cell, with only this task's entry of the budget."""
+    schema.validate(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["budget"] = {"name": cfg.budget.name, "tasks": {cfg.task.name: config["budget"]["tasks"][cfg.task.name]}}
+    return config
+
+
+def cell_path(cfg: DictConfig, config: dict[str, Any] | None = None) -> Path:
+    """Where this cell's record goes."""
+    config = config if config is not None else resolved_config(cfg)
+    return record_path(cfg.out_dir, cfg.task.name, cfg.model.name, cfg.budget.name, cfg.seed, config_hash(config))
+
+
+def existing_record(cfg: DictConfig, config: dict[str, Any]) -> RunRecord | None:
+    path = cell_path(cfg, config)
+    if not (cfg.skip_existing and path.exists()):
+        return None
+    record = load_record(path)
+    if cfg.progress:
+        print(f"[{cfg.task.name}/{cfg.model.name} seed {cfg.seed}] record exists, skipped: {path}", flush=True)
+    return record
+
+
+def run(cfg: DictConfig) -> RunRecord:
+    """Train and evaluate one cell; returns its record (also written to ``cfg.out_dir``)."""
+    config = resolved_config(cfg)
+    task_name, model_name, seed = cfg.task.name, cfg.model.name, cfg.seed
+    budget = config["budget"]["tasks"][task_name]
+    existing = existing_record(cfg, config)
+    if existing is not None:
+        return existing
+    threads = cfg.threads or 1
+    torch.set_num_threads(threads)
+    task = build_task(config["task"], cfg.data_dir)
+    streams = run_streams(task_name, model_name, seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(streams["init"])
+        model = build_model(config["model"], task.model_io())
+    lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
+    optimizer = make_optimizer(model, config["optim"], lr)
+    pool = _eval_pool(task, budget, streams["eval"])
+    train_gen = torch.Generator().manual_seed(streams["train"])
+    progress = Progress(f"{task_name}/{model_name} seed {seed}", budget["episodes"], enabled=cfg.progress)
+    points: list[dict[str, float]] = []
+    eval_curve: dict[str, list[float]] = {}
+    seen, diverged_at, start = 0, None, time.perf_counter()
+    for n in batch_sizes(budget["episodes"], budget["batch_size"]):
+        loss, metrics = task.episode_loss(model, task.sample(n, train_gen))
+        if not math.isfinite(loss.item()):
+            diverged_at = seen + n
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        seen += n
+        points.append({"episode": seen, **metrics})
+        if budget["eval_every"] and seen // budget["eval_every"] > (seen - n) // budget["eval_every"] \
+                and seen < budget["episodes"]:
+            _append(eval_curve, seen, evaluate(task, model, pool))
+        progress.update(seen, **{k: v for k, v in metrics.items() if k in ("loss", task.primary_metric)})
+    if diverged_at is None:
+        final = evaluate(task, model, pool)
+        _append(eval_curve, seen, final)
+    else:
+        final = {task.primary_metric: float("nan")}
+    record = RunRecord(
+        task=task_name, model=model_name, budget=cfg.budget.name, seed=seed,
+        status="ok" if diverged_at is None else "diverged", config=config, config_hash=config_hash(config),
+        git_commit=git_commit(), data_digest=task.data_digest(), seeds=streams, episodes=seen,
+        optimizer_steps=len(points), batch_size=budget["batch_size"], n_params=count_parameters(model),
+        wall_time_s=time.perf_counter() - start, threads=threads, torch_version=torch.__version__,
+        primary_metric=task.primary_metric, lower_is_better=task.lower_is_better, final=final,
+        curves=bin_curve(points, cfg.curve_points), eval_curve=eval_curve, diverged_at=diverged_at,
+        extra={"lr": lr, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               **getattr(task, "record_extra", lambda: {})()},
+    )
+    path = write_record(cfg.out_dir, record)
+    if cfg.progress:
+        print(f"[{task_name}/{model_name} seed {seed}] {record.status}: {task.primary_metric} "
+              f"{final.get(task.primary_metric, float('nan')):.4g} -> {path}", flush=True)
+    return record
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The config ``python -m benchmarks.run <overrides>`` would run, composed without starting a run."""
+    with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
+        return compose("config", overrides=list(overrides))
+
+
+def _append(curve: dict[str, list[float]], episode: int, metrics: dict[str, float]) -> None:
+    curve.setdefault("episode", []).append(episode)
+    for key, value in metrics.items():
+        curve.setdefault(key, []).append(value)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    record = run(cfg)
+    return record.final.get(record.primary_metric, float("nan"))
+
+
+if __name__ == "__main__":
+    main()

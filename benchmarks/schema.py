@@ -1,0 +1,114 @@
+"""Typed config schemas behind the YAML files, registered in hydra's ConfigStore.
+
+Each ``conf/<group>/<name>.yaml`` starts from one of these schemas (``defaults: [base_..., _self_]``), so an
+unknown key or a wrong type fails when hydra composes the config, naming the key. Value ranges are checked by
+``validate`` before a run starts. Each field's comment is where that setting is explained.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from benchmarks.models import FAMILIES, family_schema
+from benchmarks.tasks import task_modules
+
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass
+class OptimConf:
+    name: str = "adam"  # adam | adamw
+    lr: Optional[float] = None  # learning rate; None = the task's default (task.lr)
+    eps: float = 1e-8  # Adam epsilon
+    weight_decay: float = 0.0  # (decoupled for adamw) weight decay
+    amsgrad: bool = False  # AMSGrad variant
+    grad_clip: Optional[float] = None  # max global gradient norm; None = no clipping (Miconi's code clips nothing)
+
+
+@dataclass
+class TaskBudget:
+    episodes: int = MISSING  # training episodes; identical for every model of the task
+    batch_size: int = 1  # episodes per optimizer update
+    eval_episodes: int = 100  # size of the fixed held-out evaluation pool (same episodes for every model and seed)
+    eval_every: int = 0  # evaluate on the pool every this many training episodes (0 = only at the end)
+    eval_batch_size: int = 50  # episodes per forward pass during evaluation (memory only; results unaffected)
+    seeds: int = 3  # seeds per (task, model) that the reproduce grid runs
+
+
+@dataclass
+class BudgetConf:
+    name: str = MISSING  # public budget name: smoke | quick | paper
+    tasks: Dict[str, TaskBudget] = field(default_factory=dict)  # per-task budget, keyed by task name
+
+
+@dataclass
+class RunConf:
+    task: Any = MISSING
+    model: Any = MISSING
+    budget: BudgetConf = MISSING
+    optim: OptimConf = field(default_factory=OptimConf)
+    seed: int = 0  # run seed: selects the init and training-episode streams (never the evaluation pool)
+    out_dir: str = "results/runs"  # where run records are written
+    data_dir: str = "data"  # where real data sets live (env PLASTICBENCH_DATA)
+    threads: int = 0  # torch intra-op threads; 0 = 1 thread (fastest for these small, sequential matmuls)
+    progress: bool = True  # print progress and ETA to stderr
+    skip_existing: bool = False  # if this cell's record already exists in out_dir, return it instead of training
+    curve_points: int = 2000  # at most this many points per training curve in the record (binned means)
+
+
+@dataclass
+class ExperimentConf:
+    name: str = MISSING  # experiment name
+    budget: str = "quick"  # default budget of the grid
+    grid: Dict[str, Any] = field(default_factory=dict)  # task name -> list of model names
+
+
+def task_schema(kind: str, config_cls: type) -> type:
+    """Harness fields (name, kind, variant, lr) + the task module's own config fields, unfrozen for hydra."""
+    own = [(f.name, f.type, dataclasses.field(default=f.default) if f.default is not dataclasses.MISSING
+            else dataclasses.field(default_factory=f.default_factory)) for f in dataclasses.fields(config_cls)]
+    harness = [("name", str, dataclasses.field(default=MISSING)),
+               ("kind", str, dataclasses.field(default=kind)),
+               ("variant", str, dataclasses.field(default="code")),  # which protocol: code | paper
+               ("lr", float, dataclasses.field(default=3e-4))]  # default learning rate for this task
+    return dataclasses.make_dataclass(f"{config_cls.__name__}Task", harness + own)
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_run", node=RunConf)
+    cs.store(group="budget", name="base_budget", node=BudgetConf)
+    cs.store(group="experiment", name="base_experiment", node=ExperimentConf)
+    for kind, module in task_modules().items():
+        cs.store(group="task", name=f"base_{kind}", node=task_schema(kind, module.CONFIG))
+    for family in FAMILIES:
+        cs.store(group="model", name=f"base_{family}", node=family_schema(family))
+
+
+TASK_HARNESS_FIELDS = ("name", "kind", "variant", "lr")
+
+
+def validate(cfg: Any) -> None:
+    """Range checks that types cannot express; raises ValueError naming the key and the allowed range."""
+    if cfg.task.name not in cfg.budget.tasks:
+        raise ValueError(f"budget '{cfg.budget.name}' has no entry for task '{cfg.task.name}'; add one under "
+                         f"tasks: in benchmarks/conf/budget/{cfg.budget.name}.yaml")
+    tb = cfg.budget.tasks[cfg.task.name]
+    for key in ("episodes", "batch_size", "eval_episodes", "eval_batch_size", "seeds"):
+        if tb[key] < 1:
+            raise ValueError(f"budget.tasks.{cfg.task.name}.{key}={tb[key]} must be >= 1")
+    if tb.eval_every < 0:
+        raise ValueError(f"budget.tasks.{cfg.task.name}.eval_every={tb.eval_every} must be >= 0 (0 = only at the end)")
+    if cfg.optim.name not in OPTIMIZERS:
+        raise ValueError(f"optim.name={cfg.optim.name!r} is not one of {OPTIMIZERS}")
+    lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
+    if not lr > 0:
+        raise ValueError(f"optim.lr={lr} must be > 0")
+    if cfg.optim.grad_clip is not None and not cfg.optim.grad_clip > 0:
+        raise ValueError(f"optim.grad_clip={cfg.optim.grad_clip} must be > 0 or null")
+    if cfg.threads < 0:
+        raise ValueError(f"threads={cfg.threads} must be >= 0 (0 = one thread)")

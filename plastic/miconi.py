@@ -1,0 +1,155 @@
+"""Miconi, Clune & Stanley (2018): a fully recurrent network with differentiable Hebbian plasticity.
+
+Effective weight of connection i -> j is ``w[i, j] + alpha[i, j] * hebb[i, j]``::
+
+    x_j(t) = tanh( sum_i (w_ij + alpha_ij hebb_ij(t)) x_i(t-1) + input_j(t) )
+    hebb   (decaying):  hebb(t+1) = (1 - eta) hebb(t) + eta x(t-1) x(t)^T
+    oja:                hebb(t+1) = hebb(t) + eta x_j(t) (x_i(t-1) - x_j(t) hebb_ij(t))
+
+``w``, ``alpha`` and ``eta`` are trained by backpropagation through time; ``hebb`` is per-episode state,
+reset to zero by ``initial_state``. Row index = presynaptic neuron, column = postsynaptic neuron, so the
+recurrent drive of a batch of row vectors is ``x @ (w + alpha * hebb)``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+RULES = ("hebb", "oja")
+ALPHA_MODES = ("free", "shared", "none")
+COUPLINGS = ("additive", "clamp")
+INITS = ("normal", "uniform")
+
+
+class MiconiState(NamedTuple):
+    x: Tensor  # (B, N) neuron activations at the previous step
+    hebb: Tensor  # (B, N, N) Hebbian trace; (B, 0, 0) for a non-plastic network
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not one of {allowed}; pick one of those")
+
+
+def hebb_update(rule: str, hebb: Tensor, pre: Tensor, post: Tensor, eta: Tensor) -> Tensor:
+    """One step of the plastic trace. pre, post: (B, N); hebb: (B, N, N)."""
+    if rule == "hebb":
+        return (1 - eta) * hebb + eta * pre.unsqueeze(2) * post.unsqueeze(1)
+    # Oja: hebb + eta * post_j * (pre_i - post_j * hebb_ij)
+    post_row = post.unsqueeze(1)  # (B, 1, N)
+    return hebb + eta * post_row * (pre.unsqueeze(2) - post_row * hebb)
+
+
+class PlasticRecurrentNet(nn.Module):
+    """Miconi's plastic recurrent network, batched over episodes.
+
+    Neurons: the first ``max(input_size, output_size)`` carry inputs/outputs, then ``extra_neurons`` hidden
+    ones, then (optionally) one bias neuron whose input is the constant 1. Inputs drive the first
+    ``input_size`` neurons; the output is the activation of the first ``output_size`` neurons.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        extra_neurons: int = 0,
+        rule: str = "hebb",
+        alpha: str = "free",
+        eta: float = 0.01,
+        learn_eta: bool = True,
+        coupling: str = "additive",
+        input_scale: float = 20.0,
+        bias_neuron: bool = True,
+        init: str = "normal",
+        init_scale: float = 0.01,
+        alpha_init: str | None = None,
+        checkpoint_every: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES),
+                                     ("coupling", coupling, COUPLINGS), ("init", init, INITS),
+                                     ("alpha_init", alpha_init or init, INITS)):
+            _check_choice(name, value, allowed)
+        if not 0.0 < eta <= 1.0:
+            raise ValueError(f"eta={eta} must lie in (0, 1]")
+        if input_size < 1 or output_size < 1 or extra_neurons < 0:
+            raise ValueError("input_size and output_size must be >= 1 and extra_neurons >= 0")
+        self.input_size, self.output_size = input_size, output_size
+        self.rule, self.alpha_mode, self.coupling = rule, alpha, coupling
+        self.input_scale, self.bias_neuron = input_scale, bias_neuron
+        self.checkpoint_every = checkpoint_every
+        self.n_neurons = max(input_size, output_size) + extra_neurons + int(bias_neuron)
+        n = self.n_neurons
+        self.w = nn.Parameter(init_scale * _draw(init, (n, n)))
+        self.plastic = alpha != "none"
+        if self.plastic:
+            shape = (n, n) if alpha == "free" else (1,)
+            self.alpha = nn.Parameter(init_scale * _draw(alpha_init or init, shape))
+            eta_t = torch.tensor([eta])
+            if learn_eta:
+                self.eta = nn.Parameter(eta_t)
+            else:
+                self.register_buffer("eta", eta_t)
+
+    def initial_state(self, batch_size: int) -> MiconiState:
+        n = self.n_neurons
+        hebb_n = n if self.plastic else 0
+        return MiconiState(self.w.new_zeros(batch_size, n), self.w.new_zeros(batch_size, hebb_n, hebb_n))
+
+    def _drive(self, inputs: Tensor) -> Tensor:
+        """Task inputs (B, input_size) -> per-neuron input (B, N), with the bias neuron's constant 1."""
+        drive = inputs.new_zeros(inputs.shape[0], self.n_neurons)
+        drive[:, : self.input_size] = inputs
+        if self.bias_neuron:
+            drive[:, -1] = 1.0
+        return drive
+
+    def step(self, inputs: Tensor, state: MiconiState) -> tuple[Tensor, MiconiState]:
+        """One time step. inputs: (B, input_size) -> (y: (B, output_size), new state)."""
+        x_prev, hebb = state
+        drive = self._drive(inputs)  # (B, N)
+        recurrent = x_prev @ self.w  # (B, N)
+        if self.plastic:
+            fast = torch.bmm(x_prev.unsqueeze(1), hebb if self.alpha_mode == "shared"
+                             else self.alpha * hebb).squeeze(1)  # (B, N)
+            recurrent = recurrent + (self.alpha * fast if self.alpha_mode == "shared" else fast)
+        if self.coupling == "additive":
+            x = torch.tanh(recurrent + self.input_scale * drive)
+        else:  # hard clamp: neurons with a non-zero input take that value, the others evolve
+            x = torch.where(drive != 0, drive, torch.tanh(recurrent))
+        if self.plastic:
+            hebb = hebb_update(self.rule, hebb, x_prev, x, self.eta)
+        return x[:, : self.output_size], MiconiState(x, hebb)
+
+    def _run(self, inputs: Tensor, x: Tensor, hebb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        outputs = []
+        state = MiconiState(x, hebb)
+        for t in range(inputs.shape[0]):
+            y, state = self.step(inputs[t], state)
+            outputs.append(y)
+        return torch.stack(outputs), state.x, state.hebb
+
+    def forward(self, inputs: Tensor, state: MiconiState | None = None) -> tuple[Tensor, MiconiState]:
+        """Whole sequence. inputs: (T, B, input_size) -> (outputs (T, B, output_size), final state).
+
+        With ``checkpoint_every = k > 0`` only the state at every k-th step is kept for backward and the
+        steps in between are recomputed: same values and gradients, memory O(T/k + k) traces instead of O(T).
+        """
+        state = state if state is not None else self.initial_state(inputs.shape[1])
+        k = self.checkpoint_every
+        if k <= 0 or not torch.is_grad_enabled():
+            outputs, x, hebb = self._run(inputs, *state)
+            return outputs, MiconiState(x, hebb)
+        chunks = []
+        x, hebb = state
+        for start in range(0, inputs.shape[0], k):
+            out, x, hebb = checkpoint(self._run, inputs[start: start + k], x, hebb, use_reentrant=False)
+            chunks.append(out)
+        return torch.cat(chunks), MiconiState(x, hebb)
+
+
+def _draw(kind: str, shape: tuple[int, ...]) -> Tensor:
+    return torch.randn(shape) if kind == "normal" else torch.rand(shape)
