@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from omegaconf import MISSING
 from torch import nn
 
+from baselines.fewshot import MAMLClassifier, ProtoNetClassifier
 from baselines.lstm import LSTMBaseline
 from baselines.rnn import NonPlasticRNN
 from plastic.miconi import PlasticRecurrentNet
@@ -23,6 +24,8 @@ FAMILIES: dict[str, Callable[..., nn.Module]] = {
     "miconi": PlasticRecurrentNet,
     "rnn": NonPlasticRNN,
     "lstm": LSTMBaseline,
+    "maml": MAMLClassifier,  # few-shot: input_size = image side, output_size = ways
+    "protonet": ProtoNetClassifier,  # few-shot: input_size = image side, output_size = ways
 }
 TASK_SUPPLIED = {"input_size", "output_size"}
 HARNESS_FIELDS = {"name", "family"}

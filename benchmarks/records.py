@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress")
+UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing")
 
 
 @dataclass
@@ -20,7 +20,7 @@ class RunRecord:
     model: str
     budget: str
     seed: int
-    status: str  # "ok" | "diverged"
+    status: str  # "ok" | "diverged" | "skipped" (data missing: extra["reason"] says why)
     config: dict[str, Any]
     config_hash: str
     git_commit: str

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import schema
+from benchmarks.data import DataUnavailable
 from benchmarks.models import build_model, count_parameters
 from benchmarks.progress import Progress
 from benchmarks.records import RunRecord, config_hash, git_commit, load_record, record_path, write_record
@@ -84,8 +85,10 @@ def bin_curve(points: list[dict[str, float]], max_points: int) -> dict[str, list
 
 
 def _eval_pool(task: Any, budget: Any, eval_seed: int) -> list[Any]:
+    """Held-out episodes: ``task.sample_eval`` when the task has a held-out split (real data), else ``sample``."""
     generator = torch.Generator().manual_seed(eval_seed)
-    return [task.sample(n, generator) for n in batch_sizes(budget["eval_episodes"], budget["eval_batch_size"])]
+    sample = getattr(task, "sample_eval", task.sample)
+    return [sample(n, generator) for n in batch_sizes(budget["eval_episodes"], budget["eval_batch_size"])]
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
@@ -107,6 +110,8 @@ def existing_record(cfg: DictConfig, config: dict[str, Any]) -> RunRecord | None
     if not (cfg.skip_existing and path.exists()):
         return None
     record = load_record(path)
+    if record.status == "skipped":  # the data may be there now: try again
+        return None
     if cfg.progress:
         print(f"[{cfg.task.name}/{cfg.model.name} seed {cfg.seed}] record exists, skipped: {path}", flush=True)
     return record
@@ -122,11 +127,15 @@ def run(cfg: DictConfig) -> RunRecord:
         return existing
     threads = cfg.threads or 1
     torch.set_num_threads(threads)
-    task = build_task(config["task"], cfg.data_dir)
     streams = run_streams(task_name, model_name, seed)
+    try:
+        task = build_task(config["task"], cfg.data_dir)
+    except DataUnavailable as err:
+        return skipped_record(cfg, config, streams, str(err))
     with torch.random.fork_rng():
         torch.manual_seed(streams["init"])
-        model = build_model(config["model"], task.model_io())
+        model = task.build_model(config["model"]) if hasattr(task, "build_model") \
+            else build_model(config["model"], task.model_io())
     lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
     optimizer = make_optimizer(model, config["optim"], lr)
     pool = _eval_pool(task, budget, streams["eval"])
@@ -171,6 +180,22 @@ def run(cfg: DictConfig) -> RunRecord:
     if cfg.progress:
         print(f"[{task_name}/{model_name} seed {seed}] {record.status}: {task.primary_metric} "
               f"{final.get(task.primary_metric, float('nan')):.4g} -> {path}", flush=True)
+    return record
+
+
+def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, int], reason: str) -> RunRecord:
+    """A task whose data is missing: a record with status "skipped" and the reason, so reports show the gap."""
+    task_cls = task_modules()[config["task"]["kind"]].TASK
+    record = RunRecord(
+        task=cfg.task.name, model=cfg.model.name, budget=cfg.budget.name, seed=cfg.seed, status="skipped",
+        config=config, config_hash=config_hash(config), git_commit=git_commit(), data_digest=None, seeds=streams,
+        episodes=0, optimizer_steps=0, batch_size=config["budget"]["tasks"][cfg.task.name]["batch_size"],
+        n_params=0, wall_time_s=0.0, threads=cfg.threads or 1, torch_version=torch.__version__,
+        primary_metric=task_cls.primary_metric, lower_is_better=task_cls.lower_is_better, final={}, curves={},
+        eval_curve={}, extra={"reason": reason})
+    path = write_record(cfg.out_dir, record)
+    if cfg.progress:
+        print(f"[{cfg.task.name}/{cfg.model.name} seed {cfg.seed}] skipped: {reason} -> {path}", flush=True)
     return record
 
 

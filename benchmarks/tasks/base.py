@@ -26,6 +26,14 @@ class Episode:
 
 
 class Task(Protocol):
+    """The contract. Batches returned by ``sample`` must have a ``batch_size`` attribute (episodes in the batch).
+
+    Optional: ``build_model(model_cfg: dict) -> nn.Module`` when the task wraps model families in its own
+    architecture (a conv backbone, policy/value heads); otherwise the harness calls
+    ``benchmarks.models.build_model(model_cfg, task.model_io())``. ``record_extra() -> dict`` adds task details
+    to the run record. A task that reads real data takes a ``data_dir`` constructor argument.
+    """
+
     name: str
     primary_metric: str  # the metric tables report and thresholds check
     lower_is_better: bool

@@ -1,0 +1,105 @@
+"""Few-shot classification baselines on Miconi's Omniglot backbone: MAML and prototypical networks.
+
+Backbone (shared with the plastic network): 4 conv layers 3x3, ``channels`` filters, stride 2, no padding,
+tanh, no batch norm; a 31x31 image goes 31 -> 15 -> 7 -> 3 -> 1, a 64-d feature.
+
+Every classifier offers ``classify(support, support_labels, query) -> log-probabilities`` over a batch of
+episodes: support (B, S, C, H, W), support_labels (B, S) in [0, n_way), query (B, Q, C, H, W) ->
+(B, Q, n_way). ``loss_kind`` names the training loss on the query ("ce": cross-entropy).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+CONV_LAYERS = 4
+
+
+def conv_output_side(image_size: int, layers: int = CONV_LAYERS) -> int:
+    """Side of the last feature map: each 3x3 stride-2 unpadded conv maps n -> (n - 3) // 2 + 1."""
+    side = image_size
+    for _ in range(layers):
+        side = (side - 3) // 2 + 1
+    return side
+
+
+class ConvBackbone(nn.Sequential):
+    """(N, C, H, W) -> (N, channels * s * s) features, s the last map's side (1 for 31x31 inputs)."""
+
+    def __init__(self, image_size: int = 31, in_channels: int = 1, channels: int = 64) -> None:
+        if image_size < 3 or conv_output_side(image_size) < 1:
+            raise ValueError(f"image_size={image_size} is too small for {CONV_LAYERS} unpadded stride-2 3x3 "
+                             f"convs (31 gives a 1x1 map)")
+        layers: list[nn.Module] = []
+        for i in range(CONV_LAYERS):
+            layers += [nn.Conv2d(in_channels if i == 0 else channels, channels, 3, stride=2), nn.Tanh()]
+        super().__init__(*layers, nn.Flatten())
+        self.feature_size = channels * conv_output_side(image_size) ** 2
+
+
+def embed(backbone: nn.Module, images: Tensor) -> Tensor:
+    """(..., C, H, W) -> (..., F): every image of every episode through the backbone in one call."""
+    lead = images.shape[:-3]
+    return backbone(images.reshape(-1, *images.shape[-3:])).reshape(*lead, -1)
+
+
+class ProtoNetClassifier(nn.Module):
+    """Prototypical network (Snell et al. 2017): logits = -squared euclidean distance to each class's mean
+    support embedding. ``input_size`` is the image side, ``output_size`` the number of ways."""
+
+    loss_kind = "ce"
+
+    def __init__(self, input_size: int, output_size: int, channels: int = 64) -> None:
+        super().__init__()
+        self.n_way = output_size
+        self.backbone = ConvBackbone(input_size, channels=channels)
+
+    def classify(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
+        n_support = support.shape[1]
+        features = embed(self.backbone, torch.cat([support, query], dim=1))  # (B, S + Q, F)
+        onehot = F.one_hot(support_labels, self.n_way).to(features.dtype)  # (B, S, K)
+        counts = onehot.sum(dim=1).clamp(min=1).unsqueeze(-1)  # (B, K, 1)
+        prototypes = onehot.transpose(1, 2) @ features[:, :n_support] / counts  # (B, K, F)
+        diff = features[:, n_support:].unsqueeze(2) - prototypes.unsqueeze(1)  # (B, Q, K, F)
+        distances = diff.square().sum(dim=-1)  # (B, Q, K); no sqrt, so no NaN gradient at distance 0
+        return F.log_softmax(-distances, dim=-1)
+
+
+class MAMLClassifier(nn.Module):
+    """MAML (Finn et al. 2017) through ``learn2learn.algorithms.MAML``: backbone + linear ``n_way`` head,
+    adapted per episode by ``inner_steps`` SGD steps of rate ``inner_lr`` on the support cross-entropy;
+    ``first_order`` drops the second-order terms. ``test_inner_steps`` (None: same) is used in eval mode.
+    Episodes are adapted one at a time (each needs its own fast weights); evaluation under ``no_grad`` still
+    takes the inner gradients, first order, and returns detached outputs."""
+
+    loss_kind = "ce"
+
+    def __init__(self, input_size: int, output_size: int, channels: int = 64, inner_steps: int = 1,
+                 inner_lr: float = 0.4, first_order: bool = False, test_inner_steps: int | None = None) -> None:
+        super().__init__()
+        if inner_steps < 1 or (test_inner_steps is not None and test_inner_steps < 1):
+            raise ValueError("inner_steps and test_inner_steps must be >= 1")
+        if not inner_lr > 0:
+            raise ValueError(f"inner_lr={inner_lr} must be > 0")
+        import learn2learn as l2l  # imported here: it pulls in gym, which only MAML needs
+
+        backbone = ConvBackbone(input_size, channels=channels)
+        self.maml = l2l.algorithms.MAML(nn.Sequential(backbone, nn.Linear(backbone.feature_size, output_size)),
+                                        lr=inner_lr, first_order=first_order)
+        self.inner_steps, self.first_order = inner_steps, first_order
+        self.test_inner_steps = test_inner_steps or inner_steps
+
+    def classify(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
+        outer_grad = torch.is_grad_enabled()
+        steps = self.inner_steps if self.training else self.test_inner_steps
+        outputs = []
+        with torch.enable_grad():
+            for b in range(support.shape[0]):
+                learner = self.maml.clone()
+                for _ in range(steps):
+                    loss = F.cross_entropy(learner(support[b]), support_labels[b])
+                    learner.adapt(loss, first_order=self.first_order or not outer_grad)
+                log_probs = F.log_softmax(learner(query[b]), dim=-1)  # (Q, K)
+                outputs.append(log_probs if outer_grad else log_probs.detach())
+        return torch.stack(outputs)

@@ -1,0 +1,163 @@
+"""Read run records from one or more folders for the reporter, and sort them into report cells.
+
+Nothing is dropped silently: unreadable or foreign JSON files, duplicates (same config_hash and seed), skipped
+tasks, diverged runs, records without the metric and mixed configurations within one (task, model, budget)
+are all returned with a reason, and the report lists them.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.records import RunRecord, load_record
+
+
+@dataclass
+class Loaded:
+    records: list[tuple[str, RunRecord]] = field(default_factory=list)  # (path, record), first copy of each run
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (path, why it is not a record)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (ignored path, kept path)
+    missing_dirs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Cell:
+    """The runs of one (task, budget, model, config_hash): one table row."""
+
+    task: str
+    budget: str
+    model: str
+    config_hash: str
+    label: str  # the model name, with the config hash when a model has several configs in one table
+    runs: list[tuple[str, RunRecord]]  # usable runs, sorted by seed
+    config: dict[str, Any]
+
+
+@dataclass
+class Section:
+    """One (task, budget) table."""
+
+    task: str
+    budget: str
+    metric: str
+    lower_is_better: bool
+    cells: list[Cell]
+    excluded: list[tuple[str, str, str, str]] = field(default_factory=list)  # (model, seed, path, reason)
+    notes: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+
+
+def load_dirs(dirs: list[str]) -> Loaded:
+    """Every ``*.json`` under ``dirs`` (sorted), de-duplicated by (config_hash, seed): the first copy wins."""
+    out = Loaded()
+    seen: dict[tuple[str, int], str] = {}
+    for folder in dirs:
+        if not Path(folder).is_dir():
+            out.missing_dirs.append(folder)
+            continue
+        for path in sorted(Path(folder).rglob("*.json")):
+            try:
+                record = load_record(path)
+            except ValueError as err:
+                out.invalid.append((str(path), str(err).removeprefix(f"{path}: ")))
+                continue
+            key = (record.config_hash, record.seed)
+            if key in seen:
+                out.duplicates.append((str(path), seen[key]))
+                continue
+            seen[key] = str(path)
+            out.records.append((str(path), record))
+    return out
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(config, dict):
+        return {prefix: config}
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(configs: list[dict[str, Any]]) -> list[str]:
+    """Dotted keys whose values differ between configs (the seed and paths ignored)."""
+    flats = [flatten(c) for c in configs]
+    keys = sorted(set().union(*flats))
+    skip = ("seed", "out_dir", "data_dir", "threads", "progress")
+    return [k for k in keys if k not in skip and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+
+
+def exclusion_reason(record: RunRecord, metric: str) -> str | None:
+    """Why a record cannot enter the final-metric statistics, or None when it can."""
+    if record.status == "skipped":
+        return f"skipped: {record.extra.get('reason', 'no reason recorded')}"
+    if record.status == "diverged":
+        return f"diverged at episode {record.diverged_at} (loss NaN/inf)"
+    if record.status != "ok":
+        return f"unknown status {record.status!r}"
+    if record.primary_metric != metric:
+        return f"primary metric {record.primary_metric!r} differs from the table's {metric!r}"
+    value = record.final.get(metric) if isinstance(record.final, dict) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return f"final metric {metric!r} missing"
+    if not math.isfinite(value):
+        return f"final {metric} is {value} (NaN/inf) with status ok"
+    return None
+
+
+def _section_metric(records: list[RunRecord], expected: str | None) -> str:
+    present = sorted({r.primary_metric for r in records if r.status == "ok"} or {r.primary_metric for r in records})
+    return expected if expected in present or not present else present[0]
+
+
+def build_sections(records: list[tuple[str, RunRecord]], published: dict[str, Any]) -> list[Section]:
+    """Group records into (task, budget) sections of (model, config_hash) cells, sorted by name."""
+    groups: dict[tuple[str, str], list[tuple[str, RunRecord]]] = defaultdict(list)
+    for path, record in records:
+        groups[(record.task, record.budget)].append((path, record))
+    return [_section(task, budget, items, published.get(task, {})) for (task, budget), items in sorted(groups.items())]
+
+
+def _section(task: str, budget: str, items: list[tuple[str, RunRecord]], spec: dict[str, Any]) -> Section:
+    metric = _section_metric([r for _, r in items], spec.get("metric"))
+    usable = [(p, r) for p, r in items if r.primary_metric == metric]
+    lower = spec["lower_is_better"] if "lower_is_better" in spec else usable[0][1].lower_is_better if usable else True
+    section = Section(task, budget, metric, lower, [], commits=sorted({r.git_commit for _, r in items}))
+    if spec.get("metric") and spec["metric"] != metric:
+        section.notes.append(f"published.yaml expects metric {spec['metric']!r} but the records report {metric!r}: "
+                             "published claims are judged on the records' metric only where it matches")
+    if any(r.lower_is_better != lower for _, r in usable):
+        section.notes.append("records disagree with published.yaml on the metric's direction; published.yaml wins")
+    cells: dict[tuple[str, str], list[tuple[str, RunRecord]]] = defaultdict(list)
+    for path, record in sorted(items, key=lambda item: (item[1].model, item[1].seed, item[0])):
+        reason = exclusion_reason(record, metric)
+        if reason:
+            section.excluded.append((record.model, str(record.seed), path, reason))
+        else:
+            cells[(record.model, record.config_hash)].append((path, record))
+    _add_cells(section, cells, spec.get("reference_model", "plastic"))
+    return section
+
+
+def _add_cells(section: Section, cells: dict[tuple[str, str], list[tuple[str, RunRecord]]], reference: str) -> None:
+    """Rows: the reference (plastic) model first, then the others by name."""
+    by_model: dict[str, list[str]] = defaultdict(list)
+    for model, cfg_hash in sorted(cells, key=lambda key: (key[0] != reference, key)):
+        by_model[model].append(cfg_hash)
+    for model, hashes in by_model.items():
+        for cfg_hash in hashes:
+            runs = cells[(model, cfg_hash)]
+            label = model if len(hashes) == 1 else f"{model} @{cfg_hash[:8]}"
+            section.cells.append(Cell(section.task, section.budget, model, cfg_hash, label, runs, runs[0][1].config))
+            digests = sorted({str(r.data_digest) for _, r in runs})
+            if len(digests) > 1:
+                section.notes.append(f"{label}: runs read different data (digests {', '.join(digests)})")
+        if len(hashes) > 1:
+            diff = config_differences([cells[(model, h)][0][1].config for h in hashes])
+            section.notes.append(f"mixed configs for {model}: {len(hashes)} config hashes "
+                                 f"({', '.join(h[:8] for h in hashes)}) differ in {', '.join(diff) or 'nothing visible'};"
+                                 " shown as separate rows, never pooled")

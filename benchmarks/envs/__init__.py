@@ -1,0 +1,1 @@
+"""Environments for the reinforcement-learning tasks; importing a module registers its gymnasium id."""

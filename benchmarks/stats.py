@@ -1,0 +1,223 @@
+"""Small, exact statistics for the reporter (in the spirit of rliable): every function says what its interval is.
+
+- ``t_interval``: mean and Student-t 95% CI across seeds.
+- ``bootstrap_interval``: BCa bootstrap CI of the mean (scipy), percentile when BCa is undefined.
+- ``wilson_pooled``: Wilson CI of an accuracy pooled over every test episode of every seed.
+- ``convergence_episode`` + ``kaplan_meier``: first episode at which the smoothed training metric meets a
+  criterion, right-censored at the budget; Kaplan-Meier median with a CI; ``logrank``; ``median_ratio``.
+- ``mann_whitney`` and ``prob_improvement``: pairwise comparison of final metrics.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95
+EXACT_SPLITS = 100_000  # Mann-Whitney: enumerate every split of the pooled sample up to this many
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    method: str  # "t", "BCa", "percentile", "Wilson", ... or "undefined"
+    note: str = ""  # why a fallback was used or why the interval is undefined
+
+
+def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, Interval]:
+    """Mean and Student-t CI across seeds: mean +- t_{n-1} * s / sqrt(n) (s with ddof 1)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, Interval(math.nan, math.nan, "undefined", "no runs")
+    mean = float(x.mean())
+    if x.size == 1:
+        return mean, Interval(math.nan, math.nan, "undefined", "one seed")
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, Interval(mean - half, mean + half, "t")
+
+
+def bootstrap_interval(values: Sequence[float], rng: np.random.Generator, level: float = LEVEL,
+                       n_resamples: int = 9999) -> Interval:
+    """BCa bootstrap CI of the mean; percentile bootstrap when BCa is undefined (e.g. identical scores)."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return Interval(math.nan, math.nan, "undefined", "needs >= 2 seeds")
+    with warnings.catch_warnings():
+        # BCa's acceleration is 0/0 for identical scores: scipy warns and returns NaN; we fall back below.
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap((x,), np.mean, confidence_level=level, n_resamples=n_resamples,
+                                 method="BCa", rng=rng)
+    low, high = result.confidence_interval
+    if np.isfinite(low) and np.isfinite(high):
+        return Interval(float(low), float(high), "BCa")
+    result = stats.bootstrap((x,), np.mean, confidence_level=level, n_resamples=n_resamples,
+                             method="percentile", rng=rng)
+    low, high = result.confidence_interval
+    return Interval(float(low), float(high), "percentile", "BCa undefined (identical or too few distinct scores)")
+
+
+def episode_count(accuracy: float, episodes: int) -> int:
+    """Correct test episodes behind an accuracy; ValueError when accuracy * episodes is not a whole count."""
+    k = int(math.floor(accuracy * episodes + 0.5))
+    if not 0 <= k <= episodes or abs(accuracy * episodes - k) > 0.01:
+        raise ValueError(f"accuracy {accuracy!r} x {episodes} test episodes is not a whole number of episodes")
+    return k
+
+
+def wilson_pooled(accuracies: Sequence[float], episodes: Sequence[int],
+                  level: float = LEVEL) -> tuple[int, int, Interval]:
+    """(k, n, Wilson CI) with k = sum of round(accuracy * episodes) and n = all test episodes of all seeds."""
+    k = sum(episode_count(a, n) for a, n in zip(accuracies, episodes))
+    n = int(sum(episodes))
+    if n == 0:
+        return 0, 0, Interval(math.nan, math.nan, "undefined", "no test episodes")
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return k, n, Interval(float(ci.low), float(ci.high), "Wilson")
+
+
+def smooth(episodes: Sequence[float], values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average over the last ``window`` episodes of a (possibly binned) curve.
+
+    Each curve point is the mean over the episodes since the previous point, so points are weighted by those
+    episode counts. Points before a full window has been seen are NaN (no early luck from one short burst).
+    A bin wider than the window is its own average.
+    """
+    e = np.asarray(episodes, dtype=float)
+    v = np.asarray(values, dtype=float)
+    weights = np.diff(e, prepend=0.0)
+    out = np.full(e.shape, math.nan)
+    for i in range(e.size):
+        if e[i] < window:
+            continue
+        inside = slice(int(np.searchsorted(e, e[i] - window, side="right")), i + 1)
+        out[i] = float(np.average(v[inside], weights=weights[inside]))
+    return out
+
+
+def convergence_episode(episodes: Sequence[float], values: Sequence[float], window: int, threshold: float,
+                        below: bool, budget: int) -> tuple[float, bool]:
+    """(episode, reached): first episode whose smoothed value is < threshold (``below``) or > threshold;
+    (budget, False) when never reached, i.e. right-censored at the budget."""
+    smoothed = smooth(episodes, values, window)
+    with np.errstate(invalid="ignore"):
+        hit = smoothed < threshold if below else smoothed > threshold
+    if hit.any():
+        return float(np.asarray(episodes, dtype=float)[int(np.argmax(hit))]), True
+    return float(budget), False
+
+
+@dataclass(frozen=True)
+class Survival:
+    """Kaplan-Meier estimate of 'not yet converged' at each distinct observed time, with its pointwise CI."""
+
+    times: tuple[float, ...]
+    survival: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    median: float  # smallest time with S(t) <= 0.5; NaN when not reached
+    median_ci: Interval  # bounds NaN when not reached (the upper bound is then beyond the last observation)
+    converged: int
+    n: int
+
+
+def _censored(times: Sequence[float], reached: Sequence[bool]) -> stats.CensoredData:
+    t = np.asarray(times, dtype=float)
+    r = np.asarray(reached, dtype=bool)
+    return stats.CensoredData(uncensored=t[r], right=t[~r])
+
+
+def _first_at_or_below(times: np.ndarray, curve: np.ndarray, level: float = 0.5) -> float:
+    hit = curve <= level
+    return float(times[int(np.argmax(hit))]) if hit.any() else math.nan
+
+
+def kaplan_meier(times: Sequence[float], reached: Sequence[bool], level: float = LEVEL) -> Survival:
+    """KM survival (scipy ``ecdf`` on ``CensoredData``), its log-log pointwise CI, and the median with a CI
+    read off that band: [first t with lower band <= 0.5, first t with upper band <= 0.5].
+
+    The log-log band is undefined where S is 0 or 1 (Greenwood variance 0); there the band is S itself.
+    """
+    n, converged = len(times), int(np.sum(reached))
+    if n == 0:
+        return Survival((), (), (), (), math.nan, Interval(math.nan, math.nan, "undefined", "no runs"), 0, 0)
+    sf = stats.ecdf(_censored(times, reached)).sf
+    t, s = np.asarray(sf.quantiles, dtype=float), np.asarray(sf.probabilities, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        band = sf.confidence_interval(level, method="log-log")
+    low = np.where(np.isfinite(band.low.probabilities), band.low.probabilities, s)
+    high = np.where(np.isfinite(band.high.probabilities), band.high.probabilities, s)
+    median = _first_at_or_below(t, s)
+    ci = Interval(_first_at_or_below(t, low), _first_at_or_below(t, high), "KM log-log",
+                  "" if converged else "no run converged")
+    as_floats = [tuple(float(v) for v in a) for a in (t, s, low, high)]
+    return Survival(*as_floats, median, ci, converged, n)
+
+
+def logrank(times_a: Sequence[float], reached_a: Sequence[bool], times_b: Sequence[float],
+            reached_b: Sequence[bool]) -> float:
+    """Two-sided log-rank p-value (scipy); NaN when undefined (e.g. no run of either group converged)."""
+    if not len(times_a) or not len(times_b) or not (any(reached_a) or any(reached_b)):
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(stats.logrank(_censored(times_a, reached_a), _censored(times_b, reached_b)).pvalue)
+
+
+def median_ratio(other: Survival, reference: Survival, budget_other: float) -> tuple[float, str]:
+    """How many times faster the reference converges: median(other) / median(reference).
+
+    Returns (ratio, kind): kind "exact" when both medians are reached, "lower bound" when only the
+    reference's is (the other's median lies beyond its budget), "undefined" otherwise (ratio NaN).
+    """
+    if math.isnan(reference.median):
+        return math.nan, "undefined"
+    if math.isnan(other.median):
+        return budget_other / reference.median, "lower bound"
+    return other.median / reference.median, "exact"
+
+
+def _u_statistic(x: np.ndarray, y: np.ndarray) -> float:
+    """U of x: pairs with x > y plus half the ties."""
+    diff = x[:, None] - y[None, :]
+    return float((diff > 0).sum() + 0.5 * (diff == 0).sum())
+
+
+def _exact_u_distribution(pooled: np.ndarray, n_x: int) -> np.ndarray:
+    """U of the first group for every way of choosing ``n_x`` of the pooled values: (C(N, n_x),)."""
+    chosen = np.array(list(itertools.combinations(range(pooled.size), n_x)))  # (K, n_x)
+    mask = np.zeros((len(chosen), pooled.size))
+    mask[np.arange(len(chosen))[:, None], chosen] = 1.0  # (K, N)
+    wins = (pooled[:, None] > pooled[None, :]) + 0.5 * (pooled[:, None] == pooled[None, :])  # (N, N)
+    return np.einsum("ki,ij,kj->k", mask, wins, 1.0 - mask)
+
+
+def mann_whitney(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided") -> float:
+    """Mann-Whitney U p-value. Exact (every split of the pooled sample enumerated, ties counted exactly) up
+    to EXACT_SPLITS splits, else scipy's normal approximation with tie correction. ``alternative`` = "less"
+    tests x stochastically smaller than y; two-sided = 2 x the smaller one-sided p, capped at 1 (as scipy).
+    NaN when either sample is empty."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not a.size or not b.size:
+        return math.nan
+    if math.comb(a.size + b.size, a.size) > EXACT_SPLITS:
+        return float(stats.mannwhitneyu(a, b, alternative=alternative, method="asymptotic").pvalue)
+    null = _exact_u_distribution(np.concatenate([a, b]), a.size)
+    observed = _u_statistic(a, b)
+    less, greater = float(np.mean(null <= observed)), float(np.mean(null >= observed))
+    return {"less": less, "greater": greater, "two-sided": min(1.0, 2 * min(less, greater))}[alternative]
+
+
+def prob_improvement(x: Sequence[float], y: Sequence[float], lower_is_better: bool) -> float:
+    """P(X better than Y) + P(tie)/2 over all seed pairs (rliable's probability of improvement)."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if not a.size or not b.size:
+        return math.nan
+    u = float(_u_statistic(b, a) if lower_is_better else _u_statistic(a, b))
+    return u / (a.size * b.size)

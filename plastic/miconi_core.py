@@ -1,0 +1,81 @@
+"""A plastic recurrent layer with an input projection (Miconi et al. 2018, maze network), for agents and models
+whose inputs and outputs are not neurons of the recurrent layer.
+
+Unlike ``PlasticRecurrentNet`` (inputs drive neurons directly, outputs are neuron activations), this core maps
+inputs through a trained ``i2h`` layer and returns the whole hidden state, so heads (policy, value, readouts)
+can sit on top::
+
+    h(t)    = tanh( i2h(input(t)) + h(t-1) @ (w + alpha * hebb(t)) )
+    hebb(t+1) = hebb_update(rule, hebb(t), pre=h(t-1), post=h(t), eta)
+
+The rule is ``plastic.miconi.hebb_update`` (decaying Hebb or Oja), the same code as the fully recurrent net.
+Row index = presynaptic unit, column = postsynaptic unit. ``alpha="none"`` gives the non-plastic RNN with the
+same input projection (w only); ``"shared"`` one learned scalar alpha; ``"free"`` one alpha per connection.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from plastic.miconi import ALPHA_MODES, INITS, RULES, MiconiState, _check_choice, _draw, hebb_update
+
+
+class PlasticRecurrentCore(nn.Module):
+    """Recurrent tanh layer of ``hidden_size`` units with an input projection and an optional plastic term.
+
+    Parameters: ``i2h`` (input_size x hidden_size + bias, torch's default init), ``w`` (H, H), and when plastic
+    ``alpha`` ((H, H) or (1,)) and ``eta`` (learned scalar unless ``learn_eta`` is false). ``w`` and ``alpha``
+    start at ``init_scale`` times a draw from ``init`` (normal or uniform on [0, 1)).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, rule: str = "oja", alpha: str = "free",
+                 eta: float = 0.01, learn_eta: bool = True, init: str = "uniform", init_scale: float = 0.01,
+                 alpha_init: str | None = None) -> None:
+        super().__init__()
+        for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES), ("init", init, INITS),
+                                     ("alpha_init", alpha_init or init, INITS)):
+            _check_choice(name, value, allowed)
+        if not 0.0 < eta <= 1.0:
+            raise ValueError(f"eta={eta} must lie in (0, 1]")
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(f"input_size={input_size} and hidden_size={hidden_size} must be >= 1")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.rule, self.alpha_mode = rule, alpha
+        self.plastic = alpha != "none"
+        self.i2h = nn.Linear(input_size, hidden_size)
+        self.w = nn.Parameter(init_scale * _draw(init, (hidden_size, hidden_size)))
+        if self.plastic:
+            shape = (hidden_size, hidden_size) if alpha == "free" else (1,)
+            self.alpha = nn.Parameter(init_scale * _draw(alpha_init or init, shape))
+            eta_t = torch.tensor([eta])
+            if learn_eta:
+                self.eta = nn.Parameter(eta_t)
+            else:
+                self.register_buffer("eta", eta_t)
+
+    def initial_state(self, batch_size: int) -> MiconiState:
+        n = self.hidden_size if self.plastic else 0
+        return MiconiState(self.w.new_zeros(batch_size, self.hidden_size), self.w.new_zeros(batch_size, n, n))
+
+    def step(self, inputs: Tensor, state: MiconiState) -> tuple[Tensor, MiconiState]:
+        """One time step. inputs: (B, input_size) -> (h: (B, H), new state)."""
+        h_prev, hebb = state
+        recurrent = h_prev @ self.w  # (B, H)
+        if self.plastic:
+            # shared alpha is a scalar: scale the plastic drive once instead of every (B, H, H) trace element
+            weights = hebb if self.alpha_mode == "shared" else self.alpha * hebb  # (B, H, H)
+            fast = torch.bmm(h_prev.unsqueeze(1), weights).squeeze(1)  # (B, H)
+            recurrent = recurrent + (self.alpha * fast if self.alpha_mode == "shared" else fast)
+        h = torch.tanh(self.i2h(inputs) + recurrent)  # (B, H)
+        if self.plastic:
+            hebb = hebb_update(self.rule, hebb, h_prev, h, self.eta)
+        return h, MiconiState(h, hebb)
+
+    def forward(self, inputs: Tensor, state: MiconiState | None = None) -> tuple[Tensor, MiconiState]:
+        """Whole sequence. inputs: (T, B, input_size) -> (h for every step (T, B, H), final state)."""
+        state = state if state is not None else self.initial_state(inputs.shape[1])
+        outputs = []
+        for t in range(inputs.shape[0]):
+            h, state = self.step(inputs[t], state)
+            outputs.append(h)
+        return torch.stack(outputs), state

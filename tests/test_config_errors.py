@@ -1,0 +1,46 @@
+"""Bad configs fail at compose time (or before training) with a message naming the key."""
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from benchmarks.run import compose_config, run
+
+
+def test_unknown_model_lists_valid_choices():
+    with pytest.raises(MissingConfigException, match="plastic_shared"):
+        compose_config(["model=nope"])
+
+
+@pytest.mark.parametrize("override, error, key", [
+    ("model.rulez=oja", ConfigCompositionException, "rulez"),
+    ("task.n_bitz=3", ConfigCompositionException, "n_bitz"),
+    ("task.n_bits=many", ConfigCompositionException, "n_bits"),
+])
+def test_typos_and_wrong_types_fail_at_compose_time(override, error, key):
+    with pytest.raises(error) as info:
+        compose_config([override])
+    text = str(info.value) + str(info.value.__cause__)
+    assert key in text
+
+
+@pytest.mark.parametrize("override, message", [
+    ("budget.tasks.binary_patterns_50.episodes=-5", "episodes=-5 must be >= 1"),
+    ("budget.tasks.binary_patterns_50.batch_size=0", "batch_size=0 must be >= 1"),
+    ("optim.lr=-1", "optim.lr=-1.0 must be > 0"),
+    ("optim.name=sgd", "optim.name='sgd'"),
+    ("model.eta=1.5", "eta=1.5 must lie in"),
+    ("model.rule=stdp", "rule='stdp'"),
+    ("model.alpha=yoked", "alpha='yoked'"),
+    ("task.degrade_fraction=1.0", "task.degrade_fraction"),
+])
+def test_out_of_range_values_are_rejected_before_training(override, message, tmp_path):
+    cfg = compose_config(["task=binary_patterns_50", "budget=smoke", override, f"out_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        run(cfg)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_budget_without_the_task_names_the_file(tmp_path):
+    cfg = compose_config(["task=binary_patterns_50", "budget=smoke", "~budget.tasks.binary_patterns_50"])
+    with pytest.raises(ValueError, match="benchmarks/conf/budget/smoke.yaml"):
+        run(cfg)
