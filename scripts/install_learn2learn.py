@@ -36,7 +36,8 @@ def installed() -> bool:
 def build_wheel(wheelhouse: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="l2l-") as tmp:
         tmp_path = Path(tmp)
-        pip("download", "--no-deps", "--no-binary", ":all:", "-d", str(tmp_path), f"learn2learn=={VERSION}")
+        pip("download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation", "-d", str(tmp_path),
+            f"learn2learn=={VERSION}")
         sdist = next(tmp_path.glob(f"learn2learn-{VERSION}.tar.gz"))
         with tarfile.open(sdist) as archive:
             archive.extractall(tmp_path, filter="data")
