@@ -13,8 +13,10 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, label: str, total: int, enabled: bool = True, interval_s: float = 10.0) -> None:
+    def __init__(self, label: str, total: int, enabled: bool = True, interval_s: float = 10.0,
+                 done_before: int = 0) -> None:
         self.label, self.total, self.enabled, self.interval_s = label, total, enabled, interval_s
+        self.done_before = done_before  # episodes done by an earlier, resumed part of the run
         self.start = time.perf_counter()
         self.last = -float("inf")
 
@@ -24,8 +26,8 @@ class Progress:
             return
         self.last = now
         elapsed = now - self.start
-        eta = elapsed / done * (self.total - done) if done else float("nan")
+        rate_done = done - self.done_before
+        eta_text = format_seconds(elapsed / rate_done * (self.total - done)) if rate_done > 0 else "?"
         shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        eta_text = format_seconds(eta) if done else "?"
         print(f"[{self.label}] {done}/{self.total} episodes ({100 * done / self.total:.0f}%) {shown} | "
               f"elapsed {format_seconds(elapsed)}, ETA {eta_text}", file=sys.stderr, flush=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing")
+UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
+                 "checkpoint_every")
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import schema
+from benchmarks.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataUnavailable
 from benchmarks.models import build_model, count_parameters
 from benchmarks.progress import Progress
@@ -117,6 +119,40 @@ def existing_record(cfg: DictConfig, config: dict[str, Any]) -> RunRecord | None
     return record
 
 
+def checkpoint_path(cfg: DictConfig, config: dict[str, Any]) -> Path:
+    return Path(cfg.out_dir) / ".checkpoints" / cell_path(cfg, config).relative_to(cfg.out_dir).with_suffix(".pt")
+
+
+def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
+          budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer) -> TrainState:
+    """The training loop from ``state`` on (a fresh state, or one restored from a checkpoint)."""
+    label = f"{cfg.task.name}/{cfg.model.name} seed {cfg.seed}"
+    progress = Progress(label, budget["episodes"], enabled=cfg.progress, done_before=state.seen)
+    every = budget["eval_every"]
+    for n in batch_sizes(budget["episodes"], budget["batch_size"])[len(state.points):]:
+        start = time.perf_counter()
+        loss, metrics = task.episode_loss(model, task.sample(n, train_gen))
+        if not math.isfinite(loss.item()):
+            state.diverged_at = state.seen + n
+            print(f"[{label}] loss is {loss.item()} at episode {state.diverged_at}: run stopped, recorded as "
+                  "diverged", file=sys.stderr, flush=True)
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        state.seen += n
+        state.points.append({"episode": state.seen, **metrics})
+        if every and state.seen // every > (state.seen - n) // every and state.seen < budget["episodes"]:
+            _append(state.eval_curve, state.seen, evaluate(task, model, pool))
+        state.elapsed_s += time.perf_counter() - start
+        if ckpt.due(state.seen, n) and state.seen < budget["episodes"]:
+            ckpt.save(model, optimizer, train_gen, state)
+        progress.update(state.seen, **{k: v for k, v in metrics.items() if k in ("loss", task.primary_metric)})
+    return state
+
+
 def run(cfg: DictConfig) -> RunRecord:
     """Train and evaluate one cell; returns its record (also written to ``cfg.out_dir``)."""
     config = resolved_config(cfg)
@@ -140,43 +176,28 @@ def run(cfg: DictConfig) -> RunRecord:
     optimizer = make_optimizer(model, config["optim"], lr)
     pool = _eval_pool(task, budget, streams["eval"])
     train_gen = torch.Generator().manual_seed(streams["train"])
-    progress = Progress(f"{task_name}/{model_name} seed {seed}", budget["episodes"], enabled=cfg.progress)
-    points: list[dict[str, float]] = []
-    eval_curve: dict[str, list[float]] = {}
-    seen, diverged_at, start = 0, None, time.perf_counter()
-    for n in batch_sizes(budget["episodes"], budget["batch_size"]):
-        loss, metrics = task.episode_loss(model, task.sample(n, train_gen))
-        if not math.isfinite(loss.item()):
-            diverged_at = seen + n
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        seen += n
-        points.append({"episode": seen, **metrics})
-        if budget["eval_every"] and seen // budget["eval_every"] > (seen - n) // budget["eval_every"] \
-                and seen < budget["episodes"]:
-            _append(eval_curve, seen, evaluate(task, model, pool))
-        progress.update(seen, **{k: v for k, v in metrics.items() if k in ("loss", task.primary_metric)})
-    if diverged_at is None:
+    ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, config_hash(config))
+    state = ckpt.restore(model, optimizer, train_gen) or TrainState()
+    state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt)
+    if state.diverged_at is None:
         final = evaluate(task, model, pool)
-        _append(eval_curve, seen, final)
+        _append(state.eval_curve, state.seen, final)
     else:
         final = {task.primary_metric: float("nan")}
     record = RunRecord(
         task=task_name, model=model_name, budget=cfg.budget.name, seed=seed,
-        status="ok" if diverged_at is None else "diverged", config=config, config_hash=config_hash(config),
-        git_commit=git_commit(), data_digest=task.data_digest(), seeds=streams, episodes=seen,
-        optimizer_steps=len(points), batch_size=budget["batch_size"], n_params=count_parameters(model),
-        wall_time_s=time.perf_counter() - start, threads=threads, torch_version=torch.__version__,
+        status="ok" if state.diverged_at is None else "diverged", config=config, config_hash=config_hash(config),
+        git_commit=git_commit(), data_digest=task.data_digest(), seeds=streams, episodes=state.seen,
+        optimizer_steps=len(state.points), batch_size=budget["batch_size"], n_params=count_parameters(model),
+        wall_time_s=state.elapsed_s, threads=threads, torch_version=torch.__version__,
         primary_metric=task.primary_metric, lower_is_better=task.lower_is_better, final=final,
-        curves=bin_curve(points, cfg.curve_points), eval_curve=eval_curve, diverged_at=diverged_at,
+        curves=bin_curve(state.points, cfg.curve_points), eval_curve=state.eval_curve,
+        diverged_at=state.diverged_at,
         extra={"lr": lr, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               **getattr(task, "record_extra", lambda: {})()},
+               **getattr(task, "record_extra", lambda: {})(), **getattr(model, "record_extra", lambda: {})()},
     )
     path = write_record(cfg.out_dir, record)
+    ckpt.clear()
     if cfg.progress:
         print(f"[{task_name}/{model_name} seed {seed}] {record.status}: {task.primary_metric} "
               f"{final.get(task.primary_metric, float('nan')):.4g} -> {path}", flush=True)

@@ -57,6 +57,7 @@ class RunConf:
     threads: int = 0  # torch intra-op threads; 0 = 1 thread (fastest for these small, sequential matmuls)
     progress: bool = True  # print progress and ETA to stderr
     skip_existing: bool = False  # if this cell's record already exists in out_dir, return it instead of training
+    checkpoint_every: int = 0  # save a resumable checkpoint every this many episodes (0 = never)
     curve_points: int = 2000  # at most this many points per training curve in the record (binned means)
 
 
@@ -110,5 +111,7 @@ def validate(cfg: Any) -> None:
         raise ValueError(f"optim.lr={lr} must be > 0")
     if cfg.optim.grad_clip is not None and not cfg.optim.grad_clip > 0:
         raise ValueError(f"optim.grad_clip={cfg.optim.grad_clip} must be > 0 or null")
+    if cfg.checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every={cfg.checkpoint_every} must be >= 0 (0 = no checkpoints)")
     if cfg.threads < 0:
         raise ValueError(f"threads={cfg.threads} must be >= 0 (0 = one thread)")

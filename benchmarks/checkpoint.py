@@ -1,0 +1,75 @@
+"""Resumable runs: a cell's training state saved every K episodes, atomically, and restored on re-run.
+
+A checkpoint holds the model and optimizer states, every random state the run draws from (the training-episode
+generator, torch's global generator, Python's ``random`` and numpy's global state, which learn2learn uses), and
+the curves so far. Resuming from it gives exactly the record an uninterrupted run gives (on CPU).
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TrainState:
+    seen: int = 0  # training episodes done
+    points: list[dict[str, float]] = field(default_factory=list)  # one per optimizer update
+    eval_curve: dict[str, list[float]] = field(default_factory=dict)
+    elapsed_s: float = 0.0  # wall time spent training so far, over every resumed part
+    diverged_at: int | None = None
+
+
+class Checkpointer:
+    def __init__(self, path: Path, every: int, cfg_hash: str) -> None:
+        self.path, self.every, self.cfg_hash = path, every, cfg_hash
+
+    def due(self, seen: int, n: int) -> bool:
+        return self.every > 0 and seen // self.every > (seen - n) // self.every
+
+    def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_gen: torch.Generator,
+             state: TrainState) -> None:
+        payload = {
+            "config_hash": self.cfg_hash, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "train_gen": train_gen.get_state(), "torch_rng": torch.get_rng_state(), "py_random": random.getstate(),
+            "np_random": np.random.get_state(), "state": asdict(state),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                train_gen: torch.Generator) -> TrainState | None:
+        """The saved state, loaded into model/optimizer/generators; None when there is no checkpoint."""
+        if self.every <= 0 or not self.path.exists():
+            return None
+        fix = f"delete {self.path} to train this cell from the start"
+        try:
+            payload: dict[str, Any] = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as err:  # torch raises many types for truncated or foreign files
+            raise ValueError(f"checkpoint {self.path} is corrupt or not a plasticbench checkpoint ({err}); {fix}") \
+                from err
+        if not isinstance(payload, dict) or payload.get("config_hash") != self.cfg_hash:
+            raise ValueError(f"checkpoint {self.path} belongs to another config; {fix}")
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        train_gen.set_state(payload["train_gen"])
+        torch.set_rng_state(payload["torch_rng"])
+        random.setstate(payload["py_random"])
+        np.random.set_state(payload["np_random"])
+        return TrainState(**payload["state"])
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,70 @@
+"""Resumability: a run killed at a random point and re-run gives exactly the uninterrupted record (CPU)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run import checkpoint_path, compose_config, resolved_config, run
+
+ROOT = Path(__file__).resolve().parents[1]
+OVERRIDES = ["task=binary_patterns_50", "model=rnn", "budget=smoke", "budget.tasks.binary_patterns_50.episodes=64",
+             "budget.tasks.binary_patterns_50.eval_every=32", "checkpoint_every=8", "progress=false"]
+
+
+def comparable(record) -> dict:
+    data = json.loads(record.to_json())
+    for key in ("wall_time_s",):
+        data.pop(key)
+    data["extra"].pop("max_rss_mb", None)
+    data["config"].pop("out_dir")
+    return data
+
+
+def test_killed_run_resumes_to_the_identical_record(tmp_path):
+    uninterrupted = run(compose_config(OVERRIDES + [f"out_dir={tmp_path / 'a'}"]))
+    out = tmp_path / "b"
+    cfg = compose_config(OVERRIDES + [f"out_dir={out}"])
+    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.run", *OVERRIDES, f"out_dir={out}"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))  # a random point after the first checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "the run never wrote a checkpoint"
+    assert not list(out.rglob("*.json")), "the run finished before it was killed: make it longer"
+    assert not list(out.rglob("*.tmp")), "a half-written file was left behind"
+    resumed = run(cfg)
+    assert comparable(resumed) == comparable(uninterrupted)
+    assert not ckpt.exists(), "the checkpoint is removed once the record is written"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04truncated"])
+def test_corrupt_checkpoint_is_refused_by_path(tmp_path, content):
+    cfg = compose_config(OVERRIDES + [f"out_dir={tmp_path}"])
+    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(content)
+    with pytest.raises(ValueError, match=f"checkpoint {ckpt} is corrupt.*delete"):
+        run(cfg)
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    import torch
+    cfg = compose_config(OVERRIDES + [f"out_dir={tmp_path}"])
+    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"config_hash": "0" * 64}, ckpt)
+    with pytest.raises(ValueError, match="belongs to another config"):
+        run(cfg)
