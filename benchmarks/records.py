@@ -12,7 +12,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
-                 "checkpoint_every")
+                 "checkpoint_every", "device")
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Run an experiment grid (tasks x models x seeds) at a budget, then write the report.
 
     python -m benchmarks.reproduce [--budget quick] [--experiment reproduce] [--jobs 2] [--tasks T ...]
+                                   [--launcher local|submitit_local|slurm|slurm_cpu] [OVERRIDE ...]
 
-Each task's cells run as one hydra multirun on the joblib launcher (local processes, one torch thread each).
+Each task's cells run as one hydra multirun: on the joblib launcher by default (local processes, one torch
+thread each), or on SLURM through submitit (``--launcher slurm``).
 Cells whose record already exists are skipped, so an interrupted reproduction resumes where it stopped.
 Progress: every run prints its own line; this driver prints the grid's progress and an ETA.
 """
@@ -22,6 +24,7 @@ from benchmarks.progress import format_seconds
 from benchmarks.run import cell_path, compose_config
 
 CONF = Path(__file__).parent / "conf"
+LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 
 
 def load_grid(experiment: str) -> tuple[str, dict[str, list[str]]]:
@@ -33,7 +36,8 @@ def load_grid(experiment: str) -> tuple[str, dict[str, list[str]]]:
     return exp.budget, {task: list(models) for task, models in exp.grid.items()}
 
 
-def plan(grid: dict[str, list[str]], budget: str, out_dir: str) -> list[tuple[str, str, int, Path]]:
+def plan(grid: dict[str, list[str]], budget: str, out_dir: str,
+         overrides: list[str] = ()) -> list[tuple[str, str, int, Path]]:
     """Every (task, model, seed) cell of the grid with the path of its record."""
     cells = []
     for task, models in grid.items():
@@ -41,7 +45,7 @@ def plan(grid: dict[str, list[str]], budget: str, out_dir: str) -> list[tuple[st
         for model in models:
             for seed in range(seeds):
                 cfg = compose_config([f"task={task}", f"model={model}", f"budget={budget}", f"seed={seed}",
-                                      f"out_dir={out_dir}"])
+                                      f"out_dir={out_dir}", *overrides])
                 cells.append((task, model, seed, cell_path(cfg)))
     return cells
 
@@ -74,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default=None, help="budget name (default: the experiment's)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel runs (default: cores)")
     parser.add_argument("--out-dir", default="results/runs", help="where records go")
+    parser.add_argument("--launcher", default="local", choices=LAUNCHERS,
+                        help="hydra launcher: local (joblib processes), submitit_local, slurm (GPU), slurm_cpu")
+    parser.add_argument("overrides", nargs="*", help="extra hydra overrides for every run (e.g. device=cuda)")
     parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks of the grid")
     parser.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     args = parser.parse_args(argv)
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"tasks {unknown} are not in experiment {args.experiment!r}: {sorted(grid)}")
         grid = {t: m for t, m in grid.items() if t in args.tasks}
-    cells = plan(grid, budget, args.out_dir)
+    cells = plan(grid, budget, args.out_dir, args.overrides)
     print(f"[reproduce] {args.experiment} at budget {budget}: {len(cells)} cells "
           f"({sum(p.exists() for *_, p in cells)} already done), {args.jobs} parallel jobs", file=sys.stderr)
     monitor = GridMonitor(cells, args.jobs)
@@ -92,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for task, models in grid.items():
         seeds = sorted({seed for t, _, seed, _ in cells if t == task})
-        command = [sys.executable, "-m", "benchmarks.run", "--multirun", "hydra/launcher=joblib",
-                   f"hydra.launcher.n_jobs={args.jobs}", f"task={task}", f"model={','.join(models)}",
+        launcher = [f"hydra/launcher={args.launcher}"]
+        if args.launcher == "local":
+            launcher.append(f"hydra.launcher.n_jobs={args.jobs}")
+        command = [sys.executable, "-m", "benchmarks.run", "--multirun", *launcher, f"task={task}",
+                   f"model={','.join(models)}",
                    f"seed={','.join(map(str, seeds))}", f"budget={budget}", f"out_dir={args.out_dir}",
-                   "skip_existing=true"]
+                   "skip_existing=true", *args.overrides]
         if subprocess.run(command).returncode != 0:
             failed.append(task)
         monitor.report()

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataUnavailable
+from benchmarks.devices import resolve_device, to_device
 from benchmarks.models import build_model, count_parameters
 from benchmarks.progress import Progress
 from benchmarks.records import RunRecord, config_hash, git_commit, load_record, record_path, write_record
@@ -126,12 +127,13 @@ def checkpoint_path(cfg: DictConfig, config: dict[str, Any]) -> Path:
 def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
           budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer) -> TrainState:
     """The training loop from ``state`` on (a fresh state, or one restored from a checkpoint)."""
+    device = next(model.parameters()).device
     label = f"{cfg.task.name}/{cfg.model.name} seed {cfg.seed}"
     progress = Progress(label, budget["episodes"], enabled=cfg.progress, done_before=state.seen)
     every = budget["eval_every"]
     for n in batch_sizes(budget["episodes"], budget["batch_size"])[len(state.points):]:
         start = time.perf_counter()
-        loss, metrics = task.episode_loss(model, task.sample(n, train_gen))
+        loss, metrics = task.episode_loss(model, to_device(task.sample(n, train_gen), device))
         if not math.isfinite(loss.item()):
             state.diverged_at = state.seen + n
             print(f"[{label}] loss is {loss.item()} at episode {state.diverged_at}: run stopped, recorded as "
@@ -172,9 +174,11 @@ def run(cfg: DictConfig) -> RunRecord:
         torch.manual_seed(streams["init"])
         model = task.build_model(config["model"]) if hasattr(task, "build_model") \
             else build_model(config["model"], task.model_io())
+    device = resolve_device(cfg.device)
+    model.to(device)
     lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
     optimizer = make_optimizer(model, config["optim"], lr)
-    pool = _eval_pool(task, budget, streams["eval"])
+    pool = to_device(_eval_pool(task, budget, streams["eval"]), device)
     train_gen = torch.Generator().manual_seed(streams["train"])
     ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, config_hash(config))
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
@@ -193,7 +197,7 @@ def run(cfg: DictConfig) -> RunRecord:
         primary_metric=task.primary_metric, lower_is_better=task.lower_is_better, final=final,
         curves=bin_curve(state.points, cfg.curve_points), eval_curve=state.eval_curve,
         diverged_at=state.diverged_at,
-        extra={"lr": lr, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        extra={"lr": lr, "device": str(device), "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                **getattr(task, "record_extra", lambda: {})(), **getattr(model, "record_extra", lambda: {})()},
     )
     path = write_record(cfg.out_dir, record)

@@ -54,6 +54,7 @@ class RunConf:
     seed: int = 0  # run seed: selects the init and training-episode streams (never the evaluation pool)
     out_dir: str = "results/runs"  # where run records are written
     data_dir: str = "data"  # where real data sets live (env PLASTICBENCH_DATA)
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto (cuda when available)
     threads: int = 0  # torch intra-op threads; 0 = 1 thread (fastest for these small, sequential matmuls)
     progress: bool = True  # print progress and ETA to stderr
     skip_existing: bool = False  # if this cell's record already exists in out_dir, return it instead of training
