@@ -159,5 +159,11 @@ def _add_cells(section: Section, cells: dict[tuple[str, str], list[tuple[str, Ru
         if len(hashes) > 1:
             diff = config_differences([cells[(model, h)][0][1].config for h in hashes])
             section.notes.append(f"mixed configs for {model}: {len(hashes)} config hashes "
-                                 f"({', '.join(h[:8] for h in hashes)}) differ in {', '.join(diff) or 'nothing visible'};"
-                                 " shown as separate rows, never pooled")
+                                 f"({', '.join(h[:8] for h in hashes)}) {_differ_text(diff)}; shown as separate rows, "
+                                 "never pooled")
+
+
+def _differ_text(diff: list[str]) -> str:
+    if diff:
+        return f"differ in {', '.join(diff)}"
+    return "have identical configs apart from seed and paths (hashes from another harness version?)"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
-
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
@@ -55,6 +53,9 @@ def learning_curves(summary: Summary, stem: Path) -> list[Path]:
     section, criterion = summary.section, summary.spec.get("convergence") or {}
     metric = section.metric
     window = int(criterion["window"]) if criterion.get("metric") == metric else None
+    longest = max((r.episodes for row in summary.rows for _, r in row.cell.runs), default=0)
+    if window and window >= longest:
+        window = None  # runs shorter than the window (smoke budgets): plot them unsmoothed
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.add_subplot()
@@ -66,6 +67,8 @@ def learning_curves(summary: Summary, stem: Path) -> list[Path]:
             grid, curves = band
             keep = np.isfinite(curves).any(axis=0)
             grid, curves = grid[keep], curves[:, keep]
+            if not grid.size:
+                continue
             with np.errstate(all="ignore"):
                 q25, q50, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
             color = COLORS[i % len(COLORS)]
@@ -123,11 +126,13 @@ def task_figures(summary: Summary, out_dir: Path) -> tuple[list[Path], list[str]
     paths: list[Path] = []
     notes: list[str] = []
     for kind in kinds:
+        name = f"benchmarks.tasks.{kind}"
         try:
-            module: Any = importlib.import_module(f"benchmarks.tasks.{kind}")
-            hook = getattr(module, "report_figures", None)
-            if hook is not None:
-                paths += [Path(p) for p in hook(runs, out_dir)]
+            hook = getattr(importlib.import_module(name), "report_figures", None)
+            paths += [Path(p) for p in hook(runs, out_dir)] if hook is not None else []
+        except ModuleNotFoundError as err:
+            notes.append(f"no task module {name}: no task-specific figures" if err.name == name else
+                         f"task figures of kind {kind!r} failed: {type(err).__name__}: {err}")
         except Exception as err:  # a task's figure bug must not lose the rest of the report
             notes.append(f"task figures of kind {kind!r} failed: {type(err).__name__}: {err}")
     return sorted(paths), notes

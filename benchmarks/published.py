@@ -159,8 +159,8 @@ def _judge_converges(summary: Summary, claim: dict[str, Any], result: ClaimResul
     if row is None or row.survival is None or not row.conv_times:
         return _set(result, "no data", why or "no convergence data")
     km, limit = row.survival, claim["episodes"]
-    result.ours = (f"KM median {fmt(km.median, 'not reached')} episodes {fmt_interval(km.median_ci, 'episodes')}, "
-                   f"{km.converged}/{km.n} converged")
+    result.ours = (f"KM median {fmt(km.median)} episodes, 95% CI {fmt_interval(km.median_ci)}, "
+                   if not math.isnan(km.median) else "KM median not reached, ") + f"{km.converged}/{km.n} converged"
     if not math.isnan(km.median):
         return _set(result, "reproduced" if km.median <= limit else "not reproduced")
     if max(row.conv_times) >= limit:

@@ -65,7 +65,7 @@ def section_markdown(summary: Summary, figure_paths: list[Path], out: Path) -> s
     if criterion:
         relation = f"< {criterion['below']}" if "below" in criterion else f"> {criterion['above']}"
         parts += [f"Convergence: training `{criterion['metric']}` {relation}, moving average over "
-                  f"{criterion['window']} episodes ({criterion.get('source', '')}).\n",
+                  f"{criterion['window']} episodes. Criterion source: {criterion.get('source', 'not stated')}.\n",
                   tables.to_markdown(tables.convergence_table(summary))]
     if summary.pairs:
         parts += ["Pairwise comparisons of the final metric:\n", tables.to_markdown(tables.pairwise_table(summary))]
@@ -87,6 +87,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def headline(summaries: list[Summary]) -> str:
+    if not summaries:
+        return "No run records yet: run `tox -e reproduce` (or `python -m benchmarks.run ...`), then the report.\n"
     results = [["Task", "Budget", "Model", "Metric", "Mean", tables.CI_T, "Seeds"]]
     claims = [["Task", "Budget", "Claim", "Published", "Ours", "Verdict"]]
     for summary in summaries:
@@ -94,6 +96,11 @@ def headline(summaries: list[Summary]) -> str:
         for row in summary.rows:
             results.append([s.task, s.budget, row.cell.label, s.metric, tables.fmt(row.mean),
                             tables.fmt_interval(row.t_ci), str(len(row.values))])
+        shown = {row.cell.model for row in summary.rows}
+        for model, _, _, why in s.excluded:
+            if model not in shown:  # a model with no usable run (skipped task, all diverged) still gets a line
+                shown.add(model)
+                results.append([s.task, s.budget, model, s.metric, "n/a", f"no usable run ({why})", "0"])
         for c in summary.claims:
             if c.verdict != "context":
                 claims.append([s.task, s.budget, c.claim["id"], c.claim["text"], c.ours or "n/a", c.verdict])
@@ -161,8 +168,8 @@ def generate(dirs: list[str], out: Path, published_path: Path) -> str:
     for path, why in loaded.invalid:
         print(f"[report] skipped {path}: {why}", file=sys.stderr)
     published = load_published(published_path)
-    summaries = sorted((summarise(sec, published.get(sec.task, {})) for sec in build_sections(loaded.records, published)),
-                       key=_budget_key)
+    sections = build_sections(loaded.records, published)
+    summaries = sorted((summarise(sec, published.get(sec.task, {})) for sec in sections), key=_budget_key)
     by_task: dict[str, list[Summary]] = defaultdict(list)
     written: set[Path] = set()
     body = []
@@ -183,6 +190,8 @@ def generate(dirs: list[str], out: Path, published_path: Path) -> str:
 
 
 def _figures(summary: Summary, out: Path, written: set[Path]) -> list[Path]:
+    if not summary.rows:
+        return []  # every run excluded (e.g. a task skipped for missing data): nothing to draw
     stem = out / "figures" / f"{summary.section.task}-{summary.section.budget}"
     paths = figures.learning_curves(summary, stem.with_name(stem.name + "-curves"))
     if summary.spec.get("convergence") and any(row.survival and row.survival.n for row in summary.rows):

@@ -97,7 +97,7 @@ def to_markdown(table: Table) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "≤": r"$\le$", "≥": r"$\ge$",
-        "†": r"$^\dagger$", "×": r"$\times$"}
+        "†": r"$^\dagger$", "×": r"$\times$", "<": r"$<$", ">": r"$>$", "√": r"$\surd$", "·": r"$\cdot$"}
 
 
 def tex_escape(text: str) -> str:
@@ -105,14 +105,16 @@ def tex_escape(text: str) -> str:
 
 
 def to_latex(table: Table, caption: str, wrap: bool = False) -> str:
-    """A booktabs table; ``wrap`` gives text columns a fixed width (for long claim texts)."""
+    """A booktabs table scaled to the text width (needs booktabs and graphicx); ``wrap`` gives every column a
+    fixed width (for long claim texts), otherwise headers wrap in fixed-width cells and numbers align right."""
     headers, rows = table
     spec = "".join("p{3.2cm}" if wrap else ("l" if i == 0 else "r") for i in range(len(headers)))
+    head = [tex_escape(h) if wrap else rf"\multicolumn{{1}}{{p{{2.4cm}}}}{{{tex_escape(h)}}}" for h in headers]
     lines = [r"\begin{table}[ht]", r"\centering", r"\small", rf"\caption{{{tex_escape(caption)}}}",
-             rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(tex_escape(h) for h in headers) + r" \\",
+             r"\resizebox{\textwidth}{!}{%", rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(head) + r" \\",
              r"\midrule"]
     lines += [" & ".join(tex_escape(cell) for cell in row) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,207 @@
+"""The reporter end to end on a small, deterministic set of synthetic records (no training).
+
+Golden files: tests/golden/*.md. After an intended change of the report's format, regenerate them with
+``PLASTICBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py`` and review the diff.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report
+from benchmarks.collect import build_sections, load_dirs
+from benchmarks.published import PUBLISHED, judge_all, load_published
+from benchmarks.records import RunRecord, config_hash, write_record
+from benchmarks.summary import summarise
+
+HERE = Path(__file__).parent
+SMALL = HERE / "data" / "published_small.yaml"
+GOLDEN = HERE / "golden"
+EPISODES = 1000
+
+
+def curve(start: float, end: float, switch: int) -> dict[str, list[float]]:
+    """A binned training curve: one point per 20 episodes, ``start`` up to episode ``switch``, then ``end``."""
+    episodes = list(range(20, EPISODES + 1, 20))
+    return {"episode": episodes, "value": [start if e <= switch else end for e in episodes]}
+
+
+def make_record(task: str, model: str, seed: int, final: float, train: dict[str, list[float]], *,
+                metric: str = "bit_error", lower: bool = True, budget: str = "quick", kind: str = "synthetic",
+                status: str = "ok", lr: float = 1e-3, extra: dict | None = None) -> RunRecord:
+    config = {"task": {"name": task, "kind": kind}, "model": {"name": model, "lr": lr}, "seed": seed,
+              "budget": {"name": budget, "tasks": {task: {"episodes": EPISODES, "eval_episodes": 100, "seeds": 3}}}}
+    curves = {"episode": train["episode"], metric: train["value"]}
+    return RunRecord(task=task, model=model, budget=budget, seed=seed, status=status, config=config,
+                     config_hash=config_hash(config), git_commit="0123abc", data_digest=None,
+                     seeds={"init": seed}, episodes=EPISODES, optimizer_steps=EPISODES, batch_size=1,
+                     n_params={"plastic": 5203, "plastic_shared": 2603}.get(model, 4206601),
+                     wall_time_s=10.0 + seed, threads=1, torch_version="test", primary_metric=metric,
+                     lower_is_better=lower, final={metric: final} if final is not None else {}, curves=curves,
+                     eval_curve={}, diverged_at=37 if status == "diverged" else None, extra=extra or {})
+
+
+def write_synthetic_runs(root: Path) -> None:
+    """Every case the report must show: converging and censored runs, a diverged run, a run without its final
+    metric, mixed configs, identical scores, a skipped task, a corrupt and a foreign file, a duplicate."""
+    runs = root / "runs"
+    bp = "binary_patterns_50"
+    records = [make_record(bp, "plastic", s, f, curve(0.3, 0.0, c)) for s, f, c in
+               ((0, 0.01, 200), (1, 0.02, 300), (2, 0.0, 400))]
+    records += [make_record(bp, "rnn", s, f, curve(0.2, 0.2, 0)) for s, f in ((0, 0.12), (1, 0.13), (2, 0.11))]
+    records.append(make_record(bp, "rnn", 3, None, curve(0.2, 0.2, 0)))  # final metric missing
+    records += [make_record(bp, "lstm", s, 0.25, curve(0.25, 0.25, 0)) for s in (0, 1)]  # identical scores
+    records.append(make_record(bp, "lstm", 2, float("nan"), curve(0.25, 0.25, 0), status="diverged"))
+    records += [make_record(bp, "plastic_shared", s, 0.05, curve(0.3, 0.0, 100), lr=lr)
+                for s, lr in ((0, 1e-3), (1, 3e-4))]  # two configs in one cell
+    records += [make_record("omniglot", "plastic", s, a, curve(0.5, 0.95, c), metric="accuracy", lower=False)
+                for s, a, c in ((0, 0.97, 300), (1, 0.98, 500), (2, 0.99, 400))]
+    records += [make_record("omniglot", "maml", s, a, curve(0.5, 0.8, 100), metric="accuracy", lower=False)
+                for s, a in ((0, 0.95), (1, 0.96))]
+    records.append(make_record("image_memory", "plastic", 0, None, curve(0, 0, 0), metric="loss", status="skipped",
+                               extra={"reason": "CIFAR-10 not found in data/: accepts cifar-10-python.tar.gz"}))
+    for record in records:
+        write_record(runs, record)
+    (runs / "corrupt.json").write_text("{not json")
+    (runs / "foreign.json").write_text('{"hello": "world"}\n')
+    incomplete = json.loads(records[3].to_json())
+    del incomplete["curves"]
+    (runs / "missing_field.json").write_text(json.dumps(incomplete))
+    write_record(root / "runs_copy", records[0])
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """The report of the synthetic runs, generated in a temporary folder with relative paths."""
+    root = tmp_path_factory.mktemp("report")
+    write_synthetic_runs(root)
+    with contextlib.chdir(root):
+        report.generate(["runs", "runs_copy"], Path("out"), SMALL)
+    return root
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name, generated_path", [("binary_patterns_50_table.md", "out/tables/binary_patterns_50.md"),
+                                                  ("omniglot_table.md", "out/tables/omniglot.md"),
+                                                  ("REPORT.md", "out/REPORT.md")])
+def test_golden(generated, name, generated_path):
+    text = (generated / generated_path).read_text()
+    golden = GOLDEN / name
+    if os.environ.get("PLASTICBENCH_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{generated_path} differs from {golden} (see the module docstring)"
+
+
+def test_report_is_byte_identical_when_regenerated(generated):
+    before = snapshot(generated / "out")
+    assert {"REPORT.md", "tables/omniglot.tex", "tables/omniglot.csv", "figures/binary_patterns_50-quick-curves.svg",
+            "figures/binary_patterns_50-quick-convergence.png"} <= set(before)
+    with contextlib.chdir(generated):
+        report.generate(["runs", "runs_copy"], Path("out"), SMALL)
+    assert snapshot(generated / "out") == before
+
+
+def test_problems_are_listed_never_dropped(generated):
+    text = (generated / "out" / "REPORT.md").read_text()
+    assert "not a run record, skipped: `runs/corrupt.json`" in text
+    assert "not a run record, skipped: `runs/foreign.json`" in text
+    assert "not a run record, skipped: `runs/missing_field.json`" in text and "'curves'" in text
+    assert "duplicate run (same config_hash and seed), ignored: `runs_copy/binary_patterns_50/plastic/" in text
+    assert "lstm seed 2: diverged at episode 37" in text
+    assert "rnn seed 3: final metric 'bit_error' missing" in text
+    assert "plastic seed 0: skipped: CIFAR-10 not found" in text
+    assert "mixed configs for plastic_shared: 2 config hashes" in text and "differ in model.lr" in text
+    assert "| lstm | 2 (+1 excluded) |" in text and "| rnn | 3 (+1 excluded) |" in text
+
+
+def test_verdicts_follow_their_rules(tmp_path):
+    write_synthetic_runs(tmp_path)
+    published = load_published(SMALL)
+    summaries = {(s.task, s.budget): summarise(s, published.get(s.task, {}))
+                 for s in build_sections(load_dirs([str(tmp_path / "runs")]).records, published)}
+    verdicts = {}
+    for summary in summaries.values():
+        judge_all(summary)
+        verdicts.update({(summary.section.task, c.claim["id"]): c.verdict for c in summary.claims})
+    assert verdicts == {
+        ("binary_patterns_50", "plastic_converges"): "reproduced",  # KM median 400 <= 500
+        ("binary_patterns_50", "plastic_beats_rnn"): "reproduced",  # 3 vs 3 separated: one-sided p = 1/20
+        ("binary_patterns_50", "plastic_beats_lstm"): "inconclusive",  # 3 vs 2: smallest p = 1/10
+        ("binary_patterns_50", "speedup_vs_rnn"): "reproduced",  # rnn censored at 1000: ratio >= 1000/400
+        ("binary_patterns_50", "rnn_plateau"): "not comparable",  # published at budget paper only
+        ("omniglot", "icml"): "reproduced",  # pooled Wilson of 294/300 overlaps 0.983 +- 0.0081
+        ("omniglot", "above_chance"): "reproduced",
+        ("omniglot", "maml"): "context",
+    }
+    plastic = summaries[("binary_patterns_50", "quick")].rows[0]
+    assert plastic.conv_times == [300.0, 400.0, 500.0] and plastic.survival.median == 400.0
+    lstm = next(r for r in summaries[("binary_patterns_50", "quick")].rows if r.cell.model == "lstm")
+    assert lstm.boot_ci.method == "percentile" and (lstm.boot_ci.low, lstm.boot_ci.high) == (0.25, 0.25)
+
+
+def test_real_published_yaml_covers_both_papers():
+    published = load_published(PUBLISHED)
+    assert {"binary_patterns", "binary_patterns_paper", "binary_patterns_50", "image_memory", "omniglot", "maze",
+            "cue_reward", "seq_reproduction", "regression"} <= set(published)
+    icml = next(c for c in published["omniglot"]["claims"] if c["id"] == "icml")
+    assert (icml["value"], icml["pm"], icml["ci"]) == (0.983, 0.0081, "wilson")
+
+
+def test_bad_published_yaml_names_the_key(tmp_path):
+    bad = tmp_path / "published.yaml"
+    bad.write_text("t:\n  metric: m\n  lower_is_better: true\n"
+                   "  claims:\n    - {id: x, rule: guess, text: a, pm_meaning: b}\n")
+    with pytest.raises(ValueError, match=r"t.claims\[0\].rule='guess'"):
+        load_published(bad)
+
+
+def test_no_records_still_writes_a_report(tmp_path):
+    (tmp_path / "runs").mkdir()
+    text = report.generate([str(tmp_path / "runs"), str(tmp_path / "absent")], tmp_path / "out", SMALL)
+    written = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "No run records found" in written and "No run records yet" in text
+    assert f"missing folder `{tmp_path / 'absent'}`" in written
+
+
+def test_readme_block_is_replaced_between_markers(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n{report.START}\nold table\n{report.END}\nrest\n")
+    report.update_readme(readme, "| new |\n")
+    assert readme.read_text() == f"# Title\n{report.START}\n| new |\n{report.END}\nrest\n"
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("# no markers\n")
+    report.update_readme(plain, "| new |\n")
+    assert plain.read_text() == "# no markers\n" and "lacks the markers" in capsys.readouterr().err
+
+
+def test_task_figure_hook_is_called(tmp_path, monkeypatch):
+    calls = []
+
+    def report_figures(records, out_dir):
+        calls.append(sorted(r.seed for r in records))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "extra.png").write_bytes(b"png")
+        return [out_dir / "extra.png"]
+
+    monkeypatch.setitem(sys.modules, "benchmarks.tasks.hooked", types.SimpleNamespace(report_figures=report_figures))
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        write_record(runs, make_record("hooked_task", "plastic", seed, 0.1, curve(0.3, 0.1, 100), kind="hooked"))
+    (tmp_path / "out" / "tables").mkdir(parents=True)
+    (tmp_path / "out" / "tables" / "gone.md").write_text("stale")  # from a task that has no records any more
+    with contextlib.chdir(tmp_path):
+        assert report.main(["runs", "--out", "out", "--readme", "README.md", "--published", str(SMALL)]) == 0
+    assert calls == [[0, 1]]
+    assert "![extra](figures/hooked_task-quick/extra.png)" in (tmp_path / "out" / "REPORT.md").read_text()
+    assert not (tmp_path / "out" / "tables" / "gone.md").exists()
+    shutil.rmtree(tmp_path / "out")
