@@ -13,10 +13,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from benchmarks import figures, tables
 from benchmarks.collect import Loaded, build_sections, load_dirs
 from benchmarks.published import PUBLISHED, judge_all, load_published
-from benchmarks.records import atomic_write_text
+from benchmarks.records import RunRecord, atomic_write_text
+from benchmarks.run import compose_config
 from benchmarks.summary import Summary, summarise
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -162,7 +165,29 @@ def remove_stale(folder: Path, written: set[Path]) -> None:
                 path.unlink()
 
 
-def generate(dirs: list[str], out: Path, published_path: Path) -> str:
+def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) -> str:
+    """Cells of the experiment grid (task x model x seed, seeds from the budget) with no record, for every
+    (task, budget) that has at least one record."""
+    if not experiment:
+        return ""
+    grid = OmegaConf.load(Path(__file__).parent / "conf" / "experiment" / f"{experiment}.yaml").grid
+    present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
+    lines = []
+    for task, budget in sorted({(r.task, r.budget) for _, r in records if r.task in grid}):
+        try:
+            seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
+        except Exception as err:  # a budget this checkout no longer has: say so instead of guessing
+            lines.append(f"- {task}, budget {budget}: cannot list expected cells ({type(err).__name__})")
+            continue
+        for model in grid[task]:
+            absent = [seed for seed in range(seeds) if (task, model, budget, seed) not in present]
+            if absent:
+                lines.append(f"- {task} / {model}, budget {budget}: no record for seed(s) {absent}")
+    header = f"## Missing cells (experiment `{experiment}`)\n\n"
+    return header + ("\n".join(lines) if lines else "None: every cell of the grid has a record.") + "\n"
+
+
+def generate(dirs: list[str], out: Path, published_path: Path, experiment: str | None = None) -> str:
     """Write REPORT.md, tables and figures under ``out``; returns the README headline text."""
     loaded = load_dirs(dirs)
     for path, why in loaded.invalid:
@@ -180,7 +205,10 @@ def generate(dirs: list[str], out: Path, published_path: Path) -> str:
     for task, group in by_task.items():
         written.update(write_task_tables(task, group, out / "tables"))
     text = headline(summaries)
-    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, "## Tasks\n", *body, problems_markdown(loaded)]
+    perf = out / "perf.md"
+    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, "## Tasks\n", *body,
+              missing_cells(loaded.records, experiment), problems_markdown(loaded),
+              "## Performance\n\n" + perf.read_text() if perf.exists() else ""]
     if not summaries:
         report.insert(3, f"No run records found in {', '.join(dirs)}.\n")
     atomic_write_text(out / "REPORT.md", "\n".join(p for p in report if p).rstrip("\n") + "\n")
@@ -208,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results", help="where REPORT.md, tables/ and figures/ go")
     parser.add_argument("--readme", default="README.md", help="README whose marked block gets the headline")
     parser.add_argument("--published", default=str(PUBLISHED), help="published results and verdict rules")
+    parser.add_argument("--experiment", default="reproduce",
+                        help="experiment grid whose missing cells are listed ('' for none)")
     args = parser.parse_args(argv)
-    text = generate(args.dirs, Path(args.out), Path(args.published))
+    text = generate(args.dirs, Path(args.out), Path(args.published), args.experiment)
     update_readme(Path(args.readme), text)
     print(f"[report] wrote {Path(args.out) / 'REPORT.md'}", file=sys.stderr)
     return 0
