@@ -28,7 +28,7 @@ def test_thresholds_file_is_well_formed():
                          ids=[f"{t}-{m}-{b}-seed{s}" for t, m, b, s, _ in CASES])
 def test_threshold(task, model, budget, seed, bound, tmp_path):
     cfg = compose_config([f"task={task}", f"model={model}", f"budget={budget}", f"seed={seed}",
-                          f"out_dir={tmp_path}", "progress=false"])
+                          f"out_dir={tmp_path}", "progress=false", *bound.get("overrides", [])])
     record = run(cfg)
     if record.status == "skipped":
         pytest.skip(f"{task}: {record.extra.get('reason')}")

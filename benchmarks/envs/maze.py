@@ -56,6 +56,8 @@ class MazeSpec:
             raise ValueError(f"size={self.size} must be odd and >= 3")
         if self.episode_steps < 1:
             raise ValueError(f"episode_steps={self.episode_steps} must be >= 1")
+        if not self.reward_value > 0:
+            raise ValueError(f"reward_value={self.reward_value} must be > 0 (a reward worth finding)")
         if self.wall_penalty < 0:
             raise ValueError(f"wall_penalty={self.wall_penalty} must be >= 0")
         if self.inputs not in INPUTS:

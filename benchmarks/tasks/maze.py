@@ -93,15 +93,20 @@ class Maze:
         return ActorCritic(build_core(model_cfg, self.spec.obs_size), N_ACTIONS)
 
     def rollout(self, model: nn.Module, batch: MazeBatch) -> dict[str, Tensor]:
-        """Run the agent on the batch's episodes; returns logits (T, B, A), values, actions, rewards (T, B)."""
+        """Run the agent on the batch's episodes; returns logits (T, B, A), values, actions, rewards (T, B).
+
+        The environment and the action sampling stay on the CPU (cheap, and the same random numbers on every
+        device); observations go to the model's device and actions come back.
+        """
+        device = next(model.parameters()).device
         env = BatchedMaze(self.spec, batch.seeds)
         obs = env.reset()
         generator = torch.Generator().manual_seed(batch.action_seed)
         state = model.initial_state(batch.batch_size)
         logits, values, actions, rewards, path = [], [], [], [], [env.agent[0].tolist()]
         for _ in range(self.spec.episode_steps):
-            out, state = model.step(obs, state)  # (B, A + 1)
-            probs = F.softmax(out[:, :N_ACTIONS].detach(), dim=-1)
+            out, state = model.step(obs.to(device), state)  # (B, A + 1)
+            probs = F.softmax(out[:, :N_ACTIONS].detach(), dim=-1).cpu()
             action = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
             obs, reward = env.step(action)
             logits.append(out[:, :N_ACTIONS])
@@ -110,7 +115,7 @@ class Maze:
             rewards.append(reward)
             if not model.training:
                 path.append(env.agent[0].tolist())
-        result = {k: torch.stack(v) for k, v in
+        result = {k: torch.stack(v).to(device) for k, v in
                   (("logits", logits), ("values", values), ("actions", actions), ("rewards", rewards))}
         if not model.training:  # evaluation: keep the first episode's path for the report's figure
             self.trace = {"size": self.spec.size, "goal": env.goal[0].tolist(), "agent": path,
@@ -123,7 +128,7 @@ class Maze:
         loss, parts = a2c_loss(run["logits"], run["values"], run["actions"], run["rewards"], gamma=c.gamma,
                                value_weight=c.value_weight, penalty=c.penalty, penalty_weight=c.penalty_weight)
         rewards = run["rewards"]
-        hits = (rewards > 0).sum(0).float() if c.reward_value > 0 else torch.zeros(batch.batch_size)
+        hits = (rewards > 0).sum(0).float()  # (B,): only reaching the reward pays (reward_value > 0)
         return loss, {"reward": rewards.sum(0).mean().item(), "hits": hits.mean().item(), **parts}
 
     def record_extra(self) -> dict[str, Any]:
