@@ -36,12 +36,16 @@ CELLS = ("rnn", "lstm")
 DUAN_RULES = ("hebbian", "gradient", "none")
 GRAD_IMPLS = ("closed_form", "autograd")
 LOSS_NORMS = ("per_sample", "batch_mean")
+FAST_WEIGHTS = ("factored", "dense")
 
 
 class DuanState(NamedTuple):
     h: Tensor  # (B, H) hidden state
     c: Tensor  # (B, H) LSTM cell state; (B, 0) for the RNN
-    traces: tuple[Tensor, ...]  # A per plastic tensor (weights (B, in, out), biases (B, out)); () for rule none
+    traces: tuple[Tensor, ...]  # dense A: every plastic tensor ((B, in, out), (B, out)); factored: biases only
+    pre: tuple[Tensor, ...] = ()  # factored: per plastic weight, the pre factors so far (B, t, in)
+    post: tuple[Tensor, ...] = ()  # factored: per plastic weight, the post factors so far (B, t, out)
+    weight: Tensor | None = None  # factored: (B, t) weight of each outer product (eta * s and decays since)
 
 
 class _Step(NamedTuple):
@@ -73,13 +77,18 @@ class DuanNet(nn.Module):
     def __init__(self, input_size: int, output_size: int, cell: str = "rnn", hidden_size: int = 128,
                  rule: str = "gradient", grad_impl: str = "closed_form", internal_loss_norm: str = "per_sample",
                  modulation: bool = True, extra_units: int = 4, p_lr: float = 0.1, p_decay: float | None = None,
-                 update_clip: float | None = 1.0, alpha_init: str = "uniform", learn_alpha: bool = True) -> None:
+                 update_clip: float | None = 1.0, alpha_init: str = "uniform", learn_alpha: bool = True,
+                 fast_weights: str = "factored") -> None:
         super().__init__()
         for name, value, allowed in (("cell", cell, CELLS), ("rule", rule, DUAN_RULES),
                                      ("grad_impl", grad_impl, GRAD_IMPLS),
                                      ("internal_loss_norm", internal_loss_norm, LOSS_NORMS),
-                                     ("alpha_init", alpha_init, ALPHA_INITS)):
+                                     ("alpha_init", alpha_init, ALPHA_INITS),
+                                     ("fast_weights", fast_weights, FAST_WEIGHTS)):
             _check_choice(name, value, allowed)
+        if rule == "gradient" and grad_impl == "autograd" and fast_weights != "dense":
+            raise ValueError("model.grad_impl='autograd' differentiates w.r.t. materialised fast weights: "
+                             "set model.fast_weights: dense (or grad_impl: closed_form)")
         self._check_numbers(input_size, output_size, hidden_size, extra_units, p_lr, p_decay, update_clip)
         if rule == "none" and (modulation or extra_units):
             raise ValueError("model.rule='none' has no plasticity to modulate: set modulation: false and "
@@ -88,7 +97,7 @@ class DuanNet(nn.Module):
         self.cell, self.rule, self.grad_impl, self.loss_norm = cell, rule, grad_impl, internal_loss_norm
         self.modulation, self.extra_units = modulation, extra_units
         self.p_lr, self.p_decay = p_lr, p_lr if p_decay is None else p_decay
-        self.update_clip = update_clip
+        self.update_clip, self.fast_weights = update_clip, fast_weights
         self.readout_size = output_size + extra_units + int(modulation)
         gate_size = hidden_size * (4 if cell == "lstm" else 1)
         kw = dict(plastic=rule != "none", plastic_bias=rule == "gradient", alpha_init=alpha_init,
@@ -115,25 +124,36 @@ class DuanNet(nn.Module):
     def record_extra(self) -> dict[str, Any]:
         """What ran, for the run record (the full config is there too)."""
         return {"duan": {"cell": self.cell, "rule": self.rule, "hidden_size": self.hidden_size,
+                         "fast_weights": self.fast_weights if self.rule != "none" else None,
                          "grad_impl": self.grad_impl if self.rule == "gradient" else None,
                          "internal_loss_norm": self.loss_norm if self.rule == "gradient" else None}}
 
     def trace_shapes(self) -> list[tuple[int, ...]]:
+        """Per-sample shapes of every plastic tensor, in update order (weight then bias, layer by layer)."""
         return [shape for layer in self.layers for shape in layer.trace_shapes()]
 
     def initial_state(self, batch_size: int) -> DuanState:
         zeros = self.hh.w.new_zeros
         c_size = self.hidden_size if self.cell == "lstm" else 0
-        traces = tuple(zeros(batch_size, *shape) for shape in self.trace_shapes())
-        return DuanState(zeros(batch_size, self.hidden_size), zeros(batch_size, c_size), traces)
+        h, c = zeros(batch_size, self.hidden_size), zeros(batch_size, c_size)
+        shapes = self.trace_shapes()
+        if self.fast_weights == "dense":
+            return DuanState(h, c, tuple(zeros(batch_size, *shape) for shape in shapes))
+        weights = [shape for shape in shapes if len(shape) == 2]
+        return DuanState(h, c, tuple(zeros(batch_size, *shape) for shape in shapes if len(shape) == 1),
+                         tuple(zeros(batch_size, 0, n_in) for n_in, _ in weights),
+                         tuple(zeros(batch_size, 0, n_out) for _, n_out in weights), zeros(batch_size, 0))
 
-    def _fast(self, traces: tuple[Tensor, ...]) -> list[tuple[Tensor | None, Tensor | None]]:
-        """Per layer (fast_w, fast_b) = alpha ⊙ trace, or None where the layer has no such trace."""
-        fast, start = [], 0
-        for layer in self.layers:
-            n = len(layer.trace_shapes())
-            fast.append(layer.fast(list(traces[start: start + n])))
-            start += n
+    def _fast(self, state: DuanState) -> list[tuple[Any, Tensor | None]]:
+        """Per layer (fast weight view or None, fast bias alpha_b ⊙ A_b or None)."""
+        if self.rule == "none":
+            return [(None, None)] * len(self.layers)
+        dense = self.fast_weights == "dense"
+        traces, fast = iter(state.traces), []
+        for i, layer in enumerate(self.layers):
+            view = layer.dense_view(next(traces)) if dense else \
+                layer.factored_view(state.pre[i], state.post[i], state.weight)
+            fast.append((view, layer.alpha_b * next(traces) if layer.plastic_bias else None))
         return fast
 
     def _forward(self, x: Tensor, state: DuanState, fast: list) -> _Step:
@@ -180,51 +200,54 @@ class DuanNet(nn.Module):
         ones = o.new_ones(o.shape[0])
         return self.p_lr * ones, self.p_decay * ones
 
-    def _update(self, traces: tuple[Tensor, ...], grads: list, o: Tensor) -> tuple[Tensor, ...]:
-        """A <- (1 - lam) A + eta s G. ``grads``: per tensor a full G or a (pre, post) factor pair."""
-        sq = sum(_sq_norm(g) for g in grads)  # (B,) squared L2 norm of G over all plastic tensors
+    def _update(self, state: DuanState, grads: list, o: Tensor) -> DuanState:
+        """A <- (1 - lam) A + eta s G for every plastic tensor. ``grads``: per tensor a full G (autograd) or a
+        (pre, post) pair, G = outer(pre, post) (pre None for a bias: G = post)."""
+        sq = sum(_sq_norm(g) for g in grads)  # (B,) squared L2 norm of G over all plastic tensors together
         eta, lam = self._rates(o)
         coef = eta if self.update_clip is None else \
             eta * self.update_clip / torch.sqrt(torch.clamp(sq, min=self.update_clip ** 2))  # eta * s
-        new = []
-        for trace, g in zip(traces, grads):
-            decay = (1 - lam).view(-1, *[1] * (trace.dim() - 1))
-            if isinstance(g, Tensor):
-                new.append(decay * trace + coef.view_as(decay) * g)
-            elif g[0] is None:  # bias: G = post
-                new.append(decay * trace + coef.unsqueeze(1) * g[1])
-            else:  # weight: G = outer(pre, post), scaled on the (shorter) pre side
-                new.append(torch.baddbmm(decay * trace, (coef.unsqueeze(1) * g[0]).unsqueeze(2), g[1].unsqueeze(1)))
-        return tuple(new)
+        keep = 1 - lam  # (B,) the decay; s scales only the learning term
+        if self.fast_weights == "dense":
+            return state._replace(traces=tuple(_decayed_add(a, g, keep, coef) for a, g in zip(state.traces, grads)))
+        weight_grads = [g for g in grads if g[0] is not None]  # factored: weights append to their history
+        bias_grads = [g for g in grads if g[0] is None]  # biases stay dense (B, out)
+        return state._replace(
+            traces=tuple(_decayed_add(a, g, keep, coef) for a, g in zip(state.traces, bias_grads)),
+            pre=tuple(torch.cat([p, g[0].unsqueeze(1)], 1) for p, g in zip(state.pre, weight_grads)),
+            post=tuple(torch.cat([q, g[1].unsqueeze(1)], 1) for q, g in zip(state.post, weight_grads)),
+            weight=torch.cat([state.weight * keep.unsqueeze(1), coef.unsqueeze(1)], 1))
 
     def step(self, x: Tensor, state: DuanState) -> tuple[Tensor, DuanState]:
         """One time step. x: (B, input_size) -> (y: (B, output_size), new state)."""
         if self.rule == "gradient" and self.grad_impl == "autograd":
             return self._step_autograd(x, state)
-        fast = self._fast(state.traces)
+        fast = self._fast(state)
         s = self._forward(x, state, fast)
-        traces = state.traces
+        state = state._replace(h=s.h, c=s.c)
         if self.rule == "hebbian":
-            traces = self._update(traces, self._hebbian_factors(s), s.o)
+            state = self._update(state, self._hebbian_factors(s), s.o)
         elif self.rule == "gradient":
-            traces = self._update(traces, self._gradient_factors(s, fast), s.o)
-        return s.o[:, : self.output_size], DuanState(s.h, s.c, traces)
+            state = self._update(state, self._gradient_factors(s, fast), s.o)
+        return s.o[:, : self.output_size], state
 
     def _step_autograd(self, x: Tensor, state: DuanState) -> tuple[Tensor, DuanState]:
         """The gradient rule through ``torch.autograd.grad`` (second order when the outer pass needs grads)."""
         outer = torch.is_grad_enabled()
         with torch.enable_grad():
-            fast = self._fast(state.traces)
-            fast = [tuple(f if f is None or f.requires_grad else f.detach().requires_grad_() for f in pair)
-                    for pair in fast]
+            fast = self._fast(state)
+            for view, fast_b in fast:  # evaluation: differentiate w.r.t. the fast weights all the same
+                if not view.fast_w.requires_grad:
+                    view.fast_w = view.fast_w.detach().requires_grad_()
+            fast = [(view, b if b.requires_grad else b.detach().requires_grad_()) for view, b in fast]
             s = self._forward(x, state, fast)
-            leaves = [f for pair in fast for f in pair if f is not None]
+            leaves = [t for view, fast_b in fast for t in (view.fast_w, fast_b)]
             grads = torch.autograd.grad(self.internal_loss(s.o), leaves, create_graph=outer)
-            traces = self._update(state.traces, list(grads), s.o)
-        y, new = s.o[:, : self.output_size], DuanState(s.h, s.c, traces)
-        if not outer:
-            y, new = y.detach(), DuanState(s.h.detach(), s.c.detach(), tuple(t.detach() for t in traces))
-        return y, new
+            new = self._update(state._replace(h=s.h, c=s.c), list(grads), s.o)
+        if outer:
+            return s.o[:, : self.output_size], new
+        return s.o[:, : self.output_size].detach(), DuanState(new.h.detach(), new.c.detach(),
+                                                               tuple(t.detach() for t in new.traces))
 
     def forward(self, inputs: Tensor, state: DuanState | None = None) -> tuple[Tensor, DuanState]:
         """Whole sequence. inputs: (T, B, input_size) -> (outputs (T, B, output_size), final state)."""
@@ -234,6 +257,16 @@ class DuanNet(nn.Module):
             y, state = self.step(inputs[t], state)
             outputs.append(y)
         return torch.stack(outputs), state
+
+
+def _decayed_add(trace: Tensor, g: Tensor | tuple[Tensor | None, Tensor], keep: Tensor, coef: Tensor) -> Tensor:
+    """keep * trace + coef * G, per sample; G full, or outer(pre, post) scaled on the (shorter) pre side."""
+    keep = keep.view(-1, *[1] * (trace.dim() - 1))
+    if isinstance(g, Tensor):
+        return keep * trace + coef.view_as(keep) * g
+    if g[0] is None:  # bias: G = post
+        return keep * trace + coef.unsqueeze(1) * g[1]
+    return torch.baddbmm(keep * trace, (coef.unsqueeze(1) * g[0]).unsqueeze(2), g[1].unsqueeze(1))
 
 
 def _sq_norm(g: Tensor | tuple[Tensor | None, Tensor]) -> Tensor:

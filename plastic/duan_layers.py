@@ -8,6 +8,8 @@ Why ``alpha ⊙ A`` and not a fast weight ``F`` directly: the paper updates ``F 
 alpha is constant within an episode, so ``F = alpha ⊙ A`` with ``A <- (1 - lam) A + eta s G`` exactly (both start
 at 0). Keeping ``A`` lets the update be one batched outer product added to a decayed trace, never an
 ``alpha ⊙ G`` tensor; the oracle in ``tests/reference.py`` keeps ``F`` itself and checks the two agree.
+``A`` is held either dense, (B, in, out) per layer (``DenseFast``), or as the history of its outer products
+(``FactoredFast``), which needs no per-sample matrix at all.
 """
 from __future__ import annotations
 
@@ -60,7 +62,8 @@ class PlasticLinear(nn.Module):
     def factored_view(self, pre: Tensor, post: Tensor, weight: Tensor) -> "FactoredFast | None":
         return FactoredFast(self.alpha_w, pre, post, weight) if pre.shape[1] else None
 
-    def forward(self, x: Tensor, fast: "DenseFast | FactoredFast | None" = None, fast_b: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, fast: "DenseFast | FactoredFast | None" = None,
+                fast_b: Tensor | None = None) -> Tensor:
         """x: (B, in) -> z: (B, out)."""
         z = torch.addmm(self.b, x, self.w)
         if fast is not None:
@@ -97,8 +100,9 @@ class FactoredFast:
         x @ (alpha ⊙ A)   = sum_tau weight_tau post_tau ⊙ ((x ⊙ pre_tau) @ alpha)
         g @ (alpha ⊙ A)^T = sum_tau weight_tau pre_tau ⊙ ((g ⊙ post_tau) @ alpha^T)
 
-    one (B t, in) x (in, out) matrix product per step instead of streaming B dense traces: cheaper while
-    t * in * out per sample stays below a few passes over a dense (in, out) trace (short episodes).
+    one (B t, in) x (in, out) matrix product per step instead of streaming B dense traces. The cost grows with
+    the step index t (O(T^2) per episode) but is compute-bound; the dense trace is memory-bound. Measured on a
+    2-core CPU (RNN-256, gradient rule, B = 64): 0.40 vs 2.15 s per update at T = 20, 3.5 vs 10 s at T = 60.
     """
 
     def __init__(self, alpha: Tensor, pre: Tensor, post: Tensor, weight: Tensor) -> None:
@@ -106,11 +110,11 @@ class FactoredFast:
 
     def drive(self, x: Tensor) -> Tensor:
         m = (x.unsqueeze(1) * self.pre) @ self.alpha  # (B, t, out)
-        return torch.einsum("bt,bto,bto->bo", self.weight, self.post, m)
+        return (self.weight.unsqueeze(2) * self.post * m).sum(1)
 
     def back(self, g: Tensor) -> Tensor:
         m = (g.unsqueeze(1) * self.post) @ self.alpha.t()  # (B, t, in)
-        return torch.einsum("bt,bti,bti->bi", self.weight, self.pre, m)
+        return (self.weight.unsqueeze(2) * self.pre * m).sum(1)
 
 
 def cell_bound(hidden_size: int) -> float:

@@ -104,3 +104,20 @@ def _duan_episode(net, inputs: Tensor, batch: int) -> Tensor:
             alpha = getattr(layers[n[:-2]], "alpha_" + n[-1])
             fast[n] = (1 - lam) * fast[n] + eta * s * alpha * grads[n]
     return torch.stack(outputs)
+
+
+def plastic_output_step(x: Tensor, label: Tensor, hebb: Tensor, w: Tensor, alpha: Tensor, eta: Tensor, rule: str,
+                        label_scale: float) -> tuple[Tensor, Tensor]:
+    """Miconi's Omniglot output layer, one episode. x: (F,) features, label: (K,), hebb, w: (F, K)."""
+    n_in, n_out = w.shape
+    alpha_full = alpha.expand(n_in, n_out)
+    pre = torch.stack([sum((w[i, j] + alpha_full[i, j] * hebb[i, j]) * x[i] for i in range(n_in))
+                       + label_scale * label[j] for j in range(n_out)])
+    y = torch.exp(pre - pre.max()) / torch.exp(pre - pre.max()).sum()
+    rows = []
+    for i in range(n_in):
+        if rule == "hebb":
+            rows.append(torch.stack([(1 - eta[0]) * hebb[i, j] + eta[0] * x[i] * y[j] for j in range(n_out)]))
+        else:
+            rows.append(torch.stack([hebb[i, j] + eta[0] * y[j] * (x[i] - y[j] * hebb[i, j]) for j in range(n_out)]))
+    return y, torch.stack(rows)

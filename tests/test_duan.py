@@ -32,6 +32,16 @@ def outer_grads(net, out):
     return torch.autograd.grad((out * torch.linspace(-1, 2, out.numel()).view_as(out)).square().sum(), params)
 
 
+def dense_traces(net, state):
+    """Every plastic tensor's trace A (B, ...) in update order, whichever way the state holds it."""
+    if net.fast_weights == "dense":
+        return list(state.traces)
+    weights = [torch.einsum("bt,bti,bto->bio", state.weight, p, q) for p, q in zip(state.pre, state.post)]
+    biases = iter(state.traces)
+    return [weights[i // 2] if i % 2 == 0 else next(biases)
+            for i in range(2 * len(weights)) if i % 2 == 0 or net.rule == "gradient"]
+
+
 def assert_all_close(a, b):
     for x, y in zip(a, b, strict=True):
         torch.testing.assert_close(x, y)
@@ -48,8 +58,9 @@ ORACLE_CASES = [
 @pytest.mark.parametrize("rule", ["hebbian", "gradient"])
 @pytest.mark.parametrize("options", ORACLE_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
 @pytest.mark.parametrize("batch", [1, 3])
-def test_values_and_gradients_match_plain_oracle(cell, rule, options, batch):
-    net = make_net(cell, rule, **options)
+@pytest.mark.parametrize("fast_weights", ["factored", "dense"])
+def test_values_and_gradients_match_plain_oracle(cell, rule, options, batch, fast_weights):
+    net = make_net(cell, rule, fast_weights=fast_weights, **options)
     inputs = random_inputs(b=batch)
     out, _ = net(inputs)
     ref = duan_reference(net, inputs)
@@ -73,14 +84,24 @@ def test_non_plastic_matches_oracle(cell):
 def test_closed_form_equals_autograd(cell, norm, clip):
     inputs = random_inputs(t=5)
     results = []
-    for impl in ("closed_form", "autograd"):
-        net = make_net(cell, "gradient", grad_impl=impl, internal_loss_norm=norm, update_clip=clip)
+    for impl, fast_weights in (("autograd", "dense"), ("closed_form", "dense"), ("closed_form", "factored")):
+        net = make_net(cell, "gradient", grad_impl=impl, internal_loss_norm=norm, update_clip=clip,
+                       fast_weights=fast_weights)
         out, state = net(inputs)
-        results.append((out, state.traces, outer_grads(net, out)))
-    (out_a, traces_a, grads_a), (out_b, traces_b, grads_b) = results
-    torch.testing.assert_close(out_a, out_b)
-    assert_all_close(traces_a, traces_b)
-    assert_all_close(grads_a, grads_b)
+        results.append((out, dense_traces(net, state), outer_grads(net, out)))
+    for out, traces, grads in results[1:]:
+        torch.testing.assert_close(out, results[0][0])
+        assert_all_close(traces, results[0][1])
+        assert_all_close(grads, results[0][2])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_factored_traces_equal_dense_traces_hebbian(cell):
+    inputs = random_inputs(t=5)
+    runs = [make_net(cell, "hebbian", fast_weights=f) for f in ("dense", "factored")]
+    (out_d, state_d), (out_f, state_f) = [net(inputs) for net in runs]
+    torch.testing.assert_close(out_d, out_f)
+    assert_all_close(dense_traces(runs[0], state_d), dense_traces(runs[1], state_f))
 
 
 def test_plasticity_changes_the_output():
@@ -93,17 +114,19 @@ def test_plasticity_changes_the_output():
         assert all(t.abs().max() > 0 for t in state.traces), rule
 
 
-@pytest.mark.parametrize("impl", ["closed_form", "autograd"])
+@pytest.mark.parametrize("impl, fast_weights", [("closed_form", "factored"), ("closed_form", "dense"),
+                                                ("autograd", "dense")])
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_per_sample_update_does_not_depend_on_the_batch(impl, cell):
+def test_per_sample_update_does_not_depend_on_the_batch(impl, fast_weights, cell):
     inputs = random_inputs(t=5, b=4)
-    net = make_net(cell, "gradient", grad_impl=impl)
+    net = make_net(cell, "gradient", grad_impl=impl, fast_weights=fast_weights)
     alone, state_alone = net(inputs[:, :1])
     together, state_together = net(inputs)
     torch.testing.assert_close(alone[:, 0], together[:, 0])
-    assert_all_close([t[:1] for t in state_together.traces], state_alone.traces)
+    assert_all_close([t[:1] for t in dense_traces(net, state_together)], dense_traces(net, state_alone))
     # the reference's batch mean shrinks each episode's update with the batch size
-    net = make_net(cell, "gradient", grad_impl=impl, internal_loss_norm="batch_mean", update_clip=None)
+    net = make_net(cell, "gradient", grad_impl=impl, internal_loss_norm="batch_mean", update_clip=None,
+                   fast_weights=fast_weights)
     alone, _ = net(inputs[:, :1])
     together, _ = net(inputs)
     assert (alone[:, 0] - together[:, 0]).abs().max() > 1e-6
@@ -111,8 +134,9 @@ def test_per_sample_update_does_not_depend_on_the_batch(impl, cell):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("rule", ["hebbian", "gradient", "none"])
-def test_forward_equals_stepping(cell, rule):
-    net = make_net(cell, rule)
+@pytest.mark.parametrize("fast_weights", ["factored", "dense"])
+def test_forward_equals_stepping(cell, rule, fast_weights):
+    net = make_net(cell, rule, fast_weights=fast_weights)
     inputs = random_inputs(t=5, b=2)
     out, final = net(inputs)
     state = net.initial_state(2)
@@ -121,16 +145,15 @@ def test_forward_equals_stepping(cell, rule):
         torch.testing.assert_close(out[t], y)
     torch.testing.assert_close(final.h, state.h)
     torch.testing.assert_close(final.c, state.c)
-    assert_all_close(final.traces, state.traces)
+    assert_all_close(dense_traces(net, final), dense_traces(net, state))
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-@pytest.mark.parametrize("rule", ["hebbian", "gradient", "none"])
-@pytest.mark.parametrize("impl", ["closed_form", "autograd"])
+@pytest.mark.parametrize("rule, impl", [("hebbian", "closed_form"), ("none", "closed_form"),
+                                        ("gradient", "closed_form"), ("gradient", "autograd")])
 def test_every_parameter_gets_a_finite_nonzero_gradient(cell, rule, impl):
-    if rule != "gradient" and impl == "autograd":
-        pytest.skip("grad_impl only concerns the gradient rule")
-    net = make_net(cell, rule, grad_impl=impl, hidden_size=16)
+    net = make_net(cell, rule, grad_impl=impl, hidden_size=16,
+                   fast_weights="dense" if impl == "autograd" else "factored")
     out, _ = net(random_inputs(t=5, b=2))
     grads = outer_grads(net, out)
     for (name, _), g in zip(net.named_parameters(), grads):
@@ -146,13 +169,13 @@ def test_every_parameter_gets_a_finite_nonzero_gradient(cell, rule, impl):
 
 @pytest.mark.parametrize("impl", ["closed_form", "autograd"])
 def test_evaluation_without_grad_gives_the_same_values(impl):
-    net = make_net("lstm", "gradient", grad_impl=impl)
+    net = make_net("lstm", "gradient", grad_impl=impl, fast_weights="dense" if impl == "autograd" else "factored")
     inputs = random_inputs()
     out, _ = net(inputs)
     with torch.no_grad():
         quiet, state = net(inputs)
     torch.testing.assert_close(out.detach(), quiet)
-    assert not quiet.requires_grad and not any(t.requires_grad for t in state.traces)
+    assert not quiet.requires_grad and not any(t.requires_grad for t in dense_traces(net, state))
 
 
 def test_fixed_alpha_is_not_trained():
@@ -182,7 +205,8 @@ def test_parameter_counts_are_matched_on_cue_reward():
     def count(**kw):
         return sum(p.numel() for p in DuanNet(16, 1, **kw).parameters())
     counts = {
-        "rnn_gradient": count(cell="rnn", hidden_size=256), "rnn_hebbian": count(cell="rnn", hidden_size=256, rule="hebbian"),
+        "rnn_gradient": count(cell="rnn", hidden_size=256),
+        "rnn_hebbian": count(cell="rnn", hidden_size=256, rule="hebbian"),
         "lstm_gradient": count(cell="lstm", hidden_size=128),
         "rnn_none": count(cell="rnn", hidden_size=384, rule="none", extra_units=0, modulation=False),
         "lstm_none": count(cell="lstm", hidden_size=192, rule="none", extra_units=0, modulation=False),
@@ -195,6 +219,7 @@ def test_parameter_counts_are_matched_on_cue_reward():
     ({"grad_impl": "jax"}, "model.grad_impl"), ({"internal_loss_norm": "sum"}, "model.internal_loss_norm"),
     ({"p_lr": 0.9}, "model.p_lr=0.9"), ({"update_clip": 0.0}, "model.update_clip=0.0"),
     ({"rule": "none"}, "modulation: false"), ({"alpha_init": "normal"}, "model.alpha_init"),
+    ({"grad_impl": "autograd"}, "fast_weights: dense"), ({"fast_weights": "sparse"}, "model.fast_weights"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
