@@ -17,7 +17,10 @@ from torch import nn
 
 from baselines.fewshot import MAMLClassifier, ProtoNetClassifier
 from baselines.lstm import LSTMBaseline
+from baselines.maml_regression import MAMLRegressor
 from baselines.rnn import NonPlasticRNN
+from plastic.duan import DuanNet
+from plastic.duan_fewshot import DuanFewShotClassifier
 from plastic.miconi import PlasticRecurrentNet
 
 FAMILIES: dict[str, Callable[..., nn.Module]] = {
@@ -26,6 +29,9 @@ FAMILIES: dict[str, Callable[..., nn.Module]] = {
     "lstm": LSTMBaseline,
     "maml": MAMLClassifier,  # few-shot: input_size = image side, output_size = ways
     "protonet": ProtoNetClassifier,  # few-shot: input_size = image side, output_size = ways
+    "duan": DuanNet,  # Duan et al. 2023: encoder -> plastic RNN/LSTM cell -> readout (rule none = non-plastic)
+    "maml_mlp": MAMLRegressor,  # few-shot regression: input_size = d (x only), adapted on the support set
+    "duan_fewshot": DuanFewShotClassifier,  # few-shot: conv backbone -> DuanNet; input_size = image side
 }
 TASK_SUPPLIED = {"input_size", "output_size"}
 HARNESS_FIELDS = {"name", "family"}

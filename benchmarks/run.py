@@ -198,7 +198,7 @@ def run(cfg: DictConfig) -> RunRecord:
         curves=bin_curve(state.points, cfg.curve_points), eval_curve=state.eval_curve,
         diverged_at=state.diverged_at,
         extra={"lr": lr, "device": str(device), "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               **getattr(task, "record_extra", lambda: {})(), **getattr(model, "record_extra", lambda: {})()},
+               **task_extra(task, model), **getattr(model, "record_extra", lambda: {})()},
     )
     path = write_record(cfg.out_dir, record)
     ckpt.clear()
@@ -206,6 +206,15 @@ def run(cfg: DictConfig) -> RunRecord:
         print(f"[{task_name}/{model_name} seed {seed}] {record.status}: {task.primary_metric} "
               f"{final.get(task.primary_metric, float('nan')):.4g} -> {path}", flush=True)
     return record
+
+
+def task_extra(task: Any, model: torch.nn.Module) -> dict[str, Any]:
+    """``task.record_extra()``; a task whose ``record_extra`` takes an argument also gets the trained model
+    (to record figure data, e.g. held-out reconstructions)."""
+    extra = getattr(task, "record_extra", None)
+    if extra is None:
+        return {}
+    return extra(model) if inspect.signature(extra).parameters else extra()
 
 
 def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, int], reason: str) -> RunRecord:

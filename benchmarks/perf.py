@@ -1,0 +1,192 @@
+"""Throughput and memory benchmark: training episodes/s, peak memory and a roofline of the plastic step.
+
+    python -m benchmarks.perf [--quick] [--only NAME ...] [--threads 1] [--device cpu] [--out results]
+
+Each row (task x model x implementation x batch, fixed below) runs in a fresh process
+(``benchmarks.perf_worker``) so its peak memory is its own: training updates exactly as the harness runs them,
+episodes/s = median over timed windows after warm-up, peak RSS (ru_maxrss; on GPU also max allocated). Rows
+with ``core`` also time the model's forward + backward alone and count its FLOPs and bytes
+(``benchmarks.perf_counts``) against this machine's matmul peak and memory bandwidth, measured by the same run.
+Every fast path is a ratio against the plain path (or batch) measured in the same run, at the same settings.
+Writes ``<out>/perf.json`` and ``<out>/perf.md``. Rows whose task is not in this checkout (or whose data is
+missing) are listed as not available, with the reason. Benchmarks are not tests: nothing here asserts a time.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.perf_report import evaluate_targets, write_markdown
+from benchmarks.records import git_commit
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # id for --only and for ratios: <task>/<model>/<implementation>/b<batch>
+    task: str  # task config name (benchmarks/conf/task)
+    model: str  # model config name (benchmarks/conf/model)
+    batch: int  # episodes per update
+    overrides: tuple[str, ...] = ()  # hydra overrides that select the implementation
+    vs: str | None = None  # the row this one's episodes/s is divided by
+    core: bool = False  # also time the model's forward + backward alone, with FLOP and byte counts
+    synthetic_fallback: bool = False  # without the task's data: a stand-in of the same shapes, said so
+
+
+PLAIN, FAST = ("model.impl=plain",), ("model.impl=fast",)
+IMG_PLAIN = ("model.impl=plain", "model.checkpoint_every=0")  # the papers' plain BPTT, no recomputation
+
+
+def _miconi_rows(prefix: str, task: str, model: str, fast_batches: tuple[int, ...], plain_batch: int = 1,
+                 plain=PLAIN, fallback: bool = False) -> list[Row]:
+    base = f"{prefix}/{model}/plain/b{plain_batch}"
+    rows = [Row(base, task, model, plain_batch, plain, core=True, synthetic_fallback=fallback)]
+    for b in fast_batches:
+        rows.append(Row(f"{prefix}/{model}/fast/b{b}", task, model, b, FAST, vs=base,
+                        core=b in (1, fast_batches[-1]), synthetic_fallback=fallback))
+    return rows
+
+
+DUAN_AUTOGRAD = "duan/duan_rnn_gradient/autograd/b64"
+ROWS: list[Row] = [
+    # Miconi 1000-bit task (reference-code timing, T = 106, N = 1001). The plain path cannot run batch 16
+    # here (~3 GB per episode of autograd traces), so the batched fast rows are compared with plain batch 1.
+    *_miconi_rows("binary", "binary_patterns", "plastic", (1, 4, 16)),
+    *_miconi_rows("binary", "binary_patterns", "plastic_shared", (1, 16, 64)),
+    # 50-bit task (N = 51, T = 11): small matrices, where per-op overhead, not memory, dominates.
+    *_miconi_rows("binary50", "binary_patterns_50", "plastic", (4,), plain_batch=4),
+    # CIFAR image task (N = 1025, T = 201, hard clamping). Plain: batch 1, no checkpointing (~2.5 GB).
+    *_miconi_rows("image", "image_memory", "plastic", (1, 4), plain=IMG_PLAIN, fallback=True),
+    *_miconi_rows("image", "image_memory", "plastic_shared", (4,), plain=IMG_PLAIN, fallback=True),
+    # Duan gradient rule, cue-reward, RNN-256, batch 64: autograd with create_graph vs closed form.
+    Row(DUAN_AUTOGRAD, "cue_reward", "duan_rnn_gradient", 64, ("model.grad_impl=autograd", "model.fast_weights=dense")),
+    Row("duan/duan_rnn_gradient/closed_form_dense/b64", "cue_reward", "duan_rnn_gradient", 64,
+        ("model.grad_impl=closed_form", "model.fast_weights=dense"), vs=DUAN_AUTOGRAD),
+    Row("duan/duan_rnn_gradient/closed_form/b64", "cue_reward", "duan_rnn_gradient", 64,
+        ("model.grad_impl=closed_form",), vs=DUAN_AUTOGRAD),
+    # Maze (A2C, 250 steps): batched environments vs one episode per update.
+    Row("maze/plastic/b1", "maze", "plastic", 1),
+    Row("maze/plastic/b16", "maze", "plastic", 16, vs="maze/plastic/b1"),
+    Row("maze/plastic/b64", "maze", "plastic", 64, vs="maze/plastic/b1"),
+    # Omniglot 5-way 1-shot, plastic output layer on the conv backbone, at the quick budget's batch.
+    Row("omniglot/plastic/b16", "omniglot", "plastic", 16),
+]
+
+
+def select(rows: list[Row], only: list[str] | None) -> list[Row]:
+    """Rows whose name matches one of ``only`` (a glob, or a substring), with the rows they are compared to."""
+    if not only:
+        return rows
+    chosen = {r.name for r in rows if any(fnmatch.fnmatch(r.name, p) or p in r.name for p in only)}
+    if not chosen:
+        raise SystemExit(f"--only {only} matches no row; rows: {[r.name for r in rows]}")
+    chosen |= {r.vs for r in rows if r.name in chosen and r.vs}
+    return [r for r in rows if r.name in chosen]
+
+
+def run_worker(spec: dict[str, Any], threads: int, timeout_s: float) -> dict[str, Any]:
+    """One measurement in a fresh process; a crash or timeout becomes a "failed" result with the reason."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        cmd = [sys.executable, "-m", "benchmarks.perf_worker", json.dumps(spec), str(out)]
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "reason": f"timed out after {timeout_s:.0f} s"}
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            return {"status": "failed", "reason": f"exit code {proc.returncode}: {' | '.join(tail)}"}
+        return json.loads(out.read_text())
+
+
+def machine_description(threads: int, device: str) -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": threads,
+            "device": device, "python": platform.python_version(), "platform": platform.platform()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run: 1 warm-up update, 2 short windows")
+    parser.add_argument("--only", nargs="+", help="row names (globs or substrings) to run, e.g. binary/plastic")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per measurement (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronised, max allocated)")
+    parser.add_argument("--out", default="results", help="directory for perf.json and perf.md")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per row before it counts failed")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    timing = {"warmup": 1, "windows": 2, "min_window_s": 0.5} if args.quick else \
+        {"warmup": 2, "windows": 5, "min_window_s": 3.0}
+    common = {"threads": args.threads, "device": args.device, **timing}
+    load_start, started = os.getloadavg(), time.time()
+    machine = {**machine_description(args.threads, args.device),
+               **run_worker({"machine": True, "quick": args.quick, "threads": args.threads}, args.threads, 600)}
+    results = []
+    for row in select(ROWS, args.only):
+        print(f"[perf] {row.name} ...", flush=True)
+        result = {**asdict(row), **run_worker({**asdict(row), **common}, args.threads, args.timeout)}
+        print(f"[perf] {row.name}: {_summary(result)}", flush=True)
+        results.append(result)
+    _add_ratios(results)
+    _add_roofline(results, machine)
+    machine.update(load_average_start=load_start, load_average_end=os.getloadavg(),
+                   wall_s=time.time() - started)
+    report = {"machine": machine, "settings": {"quick": args.quick, **timing, "git_commit": git_commit()},
+              "rows": results}
+    report["targets"] = evaluate_targets(results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "perf.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_markdown(report, out / "perf.md")
+    print((out / "perf.md").read_text())
+    return report
+
+
+def _add_ratios(results: list[dict[str, Any]]) -> None:
+    speed = {r["name"]: r.get("episodes_per_s") for r in results}
+    for r in results:
+        if r.get("vs") and r.get("episodes_per_s") and speed.get(r["vs"]):
+            r["ratio"] = r["episodes_per_s"] / speed[r["vs"]]
+
+
+def _add_roofline(results: list[dict[str, Any]], machine: dict[str, Any]) -> None:
+    """For each timed core step: the time the machine's bounds allow (matmul peak for its FLOPs, stream bandwidth
+    for its logical bytes), which bound that is, and the fraction of it the step reaches."""
+    bandwidth = max(machine["read_gbytes_per_s"], machine["copy_gbytes_per_s"])
+    for r in results:
+        core = r.get("core")
+        if not core:
+            continue
+        compute_s, memory_s = core["gflop"] / machine["matmul_gflop_per_s"], core["gbytes"] / bandwidth
+        core.update(bound="compute" if compute_s >= memory_s else "memory", bound_s=max(compute_s, memory_s),
+                    of_bound=max(compute_s, memory_s) / core["s"], stream_gbytes_per_s=bandwidth)
+
+
+def _summary(result: dict[str, Any]) -> str:
+    if result.get("status") != "ok":
+        return f"{result.get('status')}: {result.get('reason')}"
+    return f"{result['episodes_per_s']:.3g} episodes/s, peak {result['peak_rss_mb']:.0f} MB"
+
+
+if __name__ == "__main__":
+    main()

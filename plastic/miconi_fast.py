@@ -1,0 +1,179 @@
+"""Fast whole-sequence forward of ``PlasticRecurrentNet``: the trace in chunks, never streamed step by step.
+
+Why. The plain step (``PlasticRecurrentNet.step``) writes several fresh (B, N, N) tensors per time step
+(``alpha * hebb``, the outer product, the decayed trace, their sum) and autograd keeps them all: for N = 1001,
+~4 MB each and ~3 GB for one 106-step episode. On a CPU the step is bound by page faults on those fresh buffers,
+not by arithmetic, and its backward adds an N x N outer product per step for ``w``, ``alpha`` and ``hebb``.
+
+How. Both rules are linear in the trace with one decay per post-synaptic neuron::
+
+    hebb(t+1) = hebb(t) * d_t[col] + eta * outer(p_t, q_t),     p_t = x(t-1), q_t = x(t)
+    d_t = 1 - eta (decaying Hebb)    or    d_t = 1 - eta * q_t**2 (Oja)
+
+so within a chunk of k steps that starts from the trace H0, the plastic drive of step t is::
+
+    p_t @ (alpha * hebb(t)) = (p_t @ (alpha * H0)) * D_t  +  sum_{s<t} ((p_t * p_s) @ alpha) * V_t[s]
+                              "term A": the trace so far     "term B": this chunk's outer products
+
+with ``D_t = prod_{r<t} d_r`` and ``V_t[s] = eta * q_s * prod_{s<r<t} d_r`` kept as running products (never a
+division: Oja's d can be 0 or negative). Term B is one (t*B x N) @ (N x N) product with ``alpha``, shared by
+the batch; the trace is materialised once per chunk (``plastic.fast_ops.chunk_end``), so autograd keeps
+O(T/k) traces instead of O(T) and the backward is memory-light without recomputation.
+
+- Per-connection alpha: term A reads the materialised ``alpha * H0`` (B, N, N) each step. Reading it costs one
+  pass over memory; rebuilding it from the chunk's outer products would cost t matrix products with ``alpha``,
+  so chunks stay short (``DEFAULT_CHUNK``: products with up to 16 rows cost about one read).
+- Shared alpha: no ``alpha`` between the factors, so the trace stays factored for the whole episode,
+  ``H0 = P_hist^T @ V_hist`` (B, N, N) from the (B, t, N) history of pre and decayed post factors, and term A is
+  two thin batched products: no (B, N, N) tensor at all until the final state.
+- ``w``, ``alpha`` and ``alpha * H0`` enter every step through ``plastic.fast_ops.Deferred``, so their gradients
+  are one matrix product each instead of one N x N outer product per step.
+
+Same values and gradients as the plain path (tests/test_miconi_fast.py). First-order backward only.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from plastic.fast_ops import Deferred, chunk_end
+
+
+def fast_forward(net, inputs: Tensor, x: Tensor, hebb: Tensor | None,
+                 chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+    """inputs: (T, B, input_size); x: (B, N); hebb: (B, N, N), or None for a zero trace (saves allocating
+    and scanning one) -> (outputs (T, B, output_size), x, hebb)."""
+    n_steps, batch = inputs.shape[:2]
+    drives = net._drive(inputs.reshape(n_steps * batch, -1)).view(n_steps, batch, -1)  # (T, B, N)
+    w_mm = Deferred(net.w, [batch] * n_steps)
+    xs = []
+    if not net.plastic:
+        for drive in drives:
+            x = net._activate(w_mm(x), drive)
+            xs.append(x)
+        return torch.stack(xs)[..., : net.output_size], x, x.new_zeros(batch, 0, 0)
+    free = net.alpha_mode == "free"
+    alpha_mm = Deferred(net.alpha, _term_b_rows(n_steps, chunk, batch)) if free else None
+    hebb = None if hebb is None or _is_zero(hebb) else hebb
+    trace = FreeTrace(net, hebb, batch) if free else SharedTrace(hebb, batch)
+    for start in range(0, n_steps, chunk):
+        xs.extend(_chunk(net, drives[start: start + chunk], x, w_mm, alpha_mm, trace,
+                         last=start + chunk >= n_steps))
+        x = xs[-1]
+    return torch.stack(xs)[..., : net.output_size], x, trace.final()
+
+
+def _term_b_rows(n_steps: int, chunk: int, batch: int) -> list[int]:
+    """Rows of term B's product at each step (none at a chunk's first step)."""
+    return [(t % chunk) * batch for t in range(n_steps) if t % chunk]
+
+
+def _is_zero(hebb: Tensor) -> bool:
+    """A zero initial trace that needs no gradient adds nothing: its products are skipped (hebb=None)."""
+    return not hebb.requires_grad and not bool(hebb.any())
+
+
+def _chunk(net, drives: Tensor, x: Tensor, w_mm: Deferred, alpha_mm: Deferred | None, trace,
+           last: bool) -> list[Tensor]:
+    """k steps (drives: (k, B, N)) from activations x (B, N); folds them into ``trace``; returns the k x's."""
+    trace.begin_chunk(drives.shape[0])
+    xs, pres = [], []
+    decay = v = None  # decay: D_t, (B, N) or (1,); v: V_t, (t, B, N)
+    for drive in drives:
+        fast = trace.read(x, decay)  # (B, N) or None
+        if pres:
+            within = _term_b(x, pres, v, alpha_mm)  # (B, N)
+            fast = within if fast is None else fast + within
+        rec = w_mm(x)  # (B, N)
+        if fast is not None:
+            rec = rec + (fast if alpha_mm is not None else net.alpha * fast)
+        x_new = net._activate(rec, drive)
+        d = 1 - net.eta if net.rule == "hebb" else 1 - net.eta * x_new ** 2  # (1,) or (B, N)
+        post = (net.eta * x_new).unsqueeze(0)  # (1, B, N)
+        decay = d if decay is None else decay * d
+        v = post if v is None else torch.cat([v * d, post])
+        pres.append(x)
+        x = x_new
+        xs.append(x)
+    trace.end_chunk(torch.stack(pres), v, decay, last)
+    return xs
+
+
+def _term_b(x: Tensor, pres: list[Tensor], v: Tensor, alpha_mm: Deferred | None) -> Tensor:
+    """sum_s ((x * p_s) @ alpha) * V[s] (per-connection alpha) or sum_s (x . p_s) V[s] (shared: alpha is applied
+    by the caller). x: (B, N); pres: t tensors (B, N); v: (t, B, N) -> (B, N)."""
+    both = torch.stack(pres) * x  # (t, B, N)
+    if alpha_mm is None:
+        return (both.sum(-1, keepdim=True) * v).sum(0)
+    return (alpha_mm(both.view(-1, both.shape[-1])).view_as(both) * v).sum(0)
+
+
+class FreeTrace:
+    """Per-connection alpha: the trace materialised at chunk ends, with ``alpha * trace`` for term A."""
+
+    def __init__(self, net, hebb: Tensor | None, batch: int) -> None:
+        self.net, self.batch = net, batch
+        self.hebb = hebb  # (B, N, N) or None (zero)
+        self.m = None if self.hebb is None else net.alpha * hebb  # alpha * trace, what term A reads
+        self.m_mm = None
+
+    def begin_chunk(self, k: int) -> None:
+        self.m_mm = Deferred(self.m, [self.batch] * k, batched=True) if self.m is not None else None
+
+    def read(self, x: Tensor, decay: Tensor | None) -> Tensor | None:
+        """Term A: (x @ (alpha * H0)) * D_t, (B, N); None while the trace is zero."""
+        if self.m_mm is None:
+            return None
+        return self.m_mm(x) if decay is None else self.m_mm(x) * decay
+
+    def end_chunk(self, pres: Tensor, v: Tensor, decay: Tensor, last: bool) -> None:
+        """pres: (k, B, N); v: (k, B, N); decay: D_k. The last chunk needs no alpha * trace."""
+        alpha = None if last else self.net.alpha
+        self.hebb, self.m = chunk_end(self.hebb, alpha, decay, pres.permute(1, 2, 0), v.transpose(0, 1))
+
+    def final(self) -> Tensor:
+        return self.hebb
+
+
+class SharedTrace:
+    """Shared alpha: the trace as ``h_init * d_init + P_hist^T @ V_hist`` (h_init: a non-zero initial trace)."""
+
+    def __init__(self, hebb: Tensor | None, batch: int) -> None:
+        self.batch = batch
+        self.h_init = hebb  # (B, N, N) or None (zero)
+        self.d_init = None  # decay of h_init since the first step: (B, N) or (1,)
+        self.p_hist = self.v_hist = None  # (B, t, N): pre factors, post factors decayed to the chunk start
+        self.init_mm = self.p_mm = self.v_mm = None
+
+    def begin_chunk(self, k: int) -> None:
+        rows = [self.batch] * k
+        if self.h_init is not None:
+            self.init_mm = Deferred(self.h_init, rows, batched=True)
+        if self.p_hist is not None:  # deferred too: the history's gradient is (B, t, N) per step otherwise
+            self.p_mm = Deferred(self.p_hist.transpose(1, 2), rows, batched=True)
+            self.v_mm = Deferred(self.v_hist, rows, batched=True)
+
+    def read(self, x: Tensor, decay: Tensor | None) -> Tensor | None:
+        """Term A: (x @ H0) * D_t, (B, N), H0 never materialised; None while the trace is zero."""
+        fast = None
+        if self.p_mm is not None:
+            fast = self.v_mm(self.p_mm(x))  # (B, t) dot products with the history -> (B, N)
+        if self.init_mm is not None:
+            init = self.init_mm(x) if self.d_init is None else self.init_mm(x) * self.d_init
+            fast = init if fast is None else fast + init
+        if fast is None or decay is None:
+            return fast
+        return fast * decay
+
+    def end_chunk(self, pres: Tensor, v: Tensor, decay: Tensor, last: bool) -> None:
+        pres, v = pres.transpose(0, 1), v.transpose(0, 1)  # (B, k, N)
+        if self.p_hist is None:
+            self.p_hist, self.v_hist = pres, v
+        else:
+            self.p_hist = torch.cat([self.p_hist, pres], 1)
+            self.v_hist = torch.cat([self.v_hist * decay.unsqueeze(-2), v], 1)
+        self.d_init = decay if self.d_init is None else self.d_init * decay
+
+    def final(self) -> Tensor:
+        hebb, _ = chunk_end(self.h_init, None, self.d_init, self.p_hist.transpose(1, 2), self.v_hist)
+        return hebb

@@ -1,0 +1,159 @@
+"""The Omniglot task on synthetic images (the loader is replaced), covering the three pitfalls of the reference
+evaluation: a test split that moved with the run seed, unsorted listings (see test_omniglot_data.py) and a /255
+scaling applied in training but not in evaluation. Real-data runs are marked ``data``."""
+import math
+
+import pytest
+import torch
+
+from benchmarks.data import omniglot as loader
+from benchmarks.run import build_task, compose_config, run
+from benchmarks.seeding import run_streams
+from benchmarks.tasks import omniglot
+from benchmarks.tasks.omniglot import OmniglotConfig, class_split, rotate_quarters
+from tests.conftest import data_dir_or_skip
+
+N_CLASSES = 1623
+
+
+def fake_images(image_size: int = 31) -> loader.OmniglotImages:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (N_CLASSES, 20, image_size, image_size), generator=g, dtype=torch.uint8)
+    classes = [f"images_background/A/c{i:04d}" for i in range(964)] + \
+              [f"images_evaluation/B/c{i:04d}" for i in range(659)]
+    return loader.OmniglotImages(images, classes, {"images_background": "x", "images_evaluation": "y"}, {})
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    data = fake_images()
+    monkeypatch.setattr(omniglot, "load_omniglot", lambda *a, **k: data)
+    return data
+
+
+def make_task(**kw):
+    return omniglot.Omniglot(OmniglotConfig(**kw))
+
+
+def locate(images: torch.Tensor, picture: torch.Tensor, cls: int) -> set[tuple[int, int]]:
+    """(drawing, quarter turns) of class ``cls`` whose scaled (inverted), rotated image equals ``picture``."""
+    unit = 1 - images[cls].float() / 255  # (20, S, S)
+    return {(d, k) for k in range(4) for d in (torch.rot90(unit, k, dims=(-2, -1)) == picture).flatten(1)
+            .all(-1).nonzero().flatten().tolist()}
+
+
+def test_paper_split_sizes_disjoint_and_fixed_by_split_seed_only():
+    classes = [str(i) for i in range(N_CLASSES)]
+    train, test = class_split(classes, "paper", 0, 100)
+    assert len(train) == 1523 and len(test) == 100
+    assert not set(train.tolist()) & set(test.tolist()) and len(set(train.tolist()) | set(test.tolist())) == 1623
+    again = class_split(classes, "paper", 0, 100)
+    assert torch.equal(again[1], test) and not torch.equal(class_split(classes, "paper", 1, 100)[1], test)
+
+
+def test_standard_split_is_background_vs_evaluation(fake_data):
+    task = make_task(split="standard")
+    assert task.train_classes.tolist() == list(range(964)) and task.test_classes.tolist() == list(range(964, 1623))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_no_class_of_the_evaluation_pool_is_ever_trained_on(fake_data, seed):
+    """Pitfall 1: the reference's test split used seed 0 for every run. Here the split is a task setting; the
+    run seed changes the training episodes but never which classes are held out."""
+    cfg = compose_config(["task=omniglot", "model=plastic", "budget=smoke", f"seed={seed}"])
+    task = build_task(dict(cfg.task), None)
+    assert torch.equal(task.test_classes, make_task().test_classes)
+    streams = run_streams("omniglot", "plastic", seed)
+    trained = task.sample(400, torch.Generator().manual_seed(streams["train"])).classes
+    held_out = task.sample_eval(400, torch.Generator().manual_seed(streams["eval"])).classes
+    assert set(held_out.flatten().tolist()) <= set(task.test_classes.tolist())
+    assert not set(trained.flatten().tolist()) & set(task.test_classes.tolist())
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_episode_structure_and_one_scaling_for_training_and_evaluation(fake_data, held_out):
+    """Pitfall 3: every image, training or held out, is the cached uint8 drawing through the same /255."""
+    task = make_task()
+    sample = task.sample_eval if held_out else task.sample
+    batch = sample(6, torch.Generator().manual_seed(4))
+    assert batch.support.shape == (6, 5, 1, 31, 31) and batch.query.shape == (6, 1, 1, 31, 31)
+    assert batch.support.min() >= 0 and batch.support.max() <= 1
+    for b in range(6):
+        assert sorted(batch.support_labels[b].tolist()) == [0, 1, 2, 3, 4]
+        for pos in range(5):
+            label = batch.support_labels[b, pos].item()
+            assert locate(fake_data.images, batch.support[b, pos, 0], batch.classes[b, label].item())
+        target = batch.query_labels[b, 0].item()
+        target_class = batch.classes[b, target].item()
+        shown = locate(fake_data.images, batch.support[b, batch.support_labels[b].tolist().index(target), 0],
+                       target_class)
+        query = locate(fake_data.images, batch.query[b, 0, 0], target_class)
+        assert {k for _, k in query} == {k for _, k in shown}  # same class, same rotation as its labelled drawing
+        assert not {d for d, _ in query} & {d for d, _ in shown}  # but another drawing
+        if held_out:  # no rotation on held-out episodes by default
+            assert {k for _, k in query} == {0}
+
+
+def test_rotations_vary_per_class_and_episode(fake_data):
+    task = make_task()
+    batch = task.sample(40, torch.Generator().manual_seed(0))
+    turns = [min(k for _, k in locate(fake_data.images, batch.query[b, 0, 0],
+                                      batch.classes[b, batch.query_labels[b, 0]].item())) for b in range(40)]
+    assert set(turns) == {0, 1, 2, 3}
+
+
+def test_rotate_quarters_per_item():
+    x = torch.arange(2 * 4 * 4).reshape(2, 4, 4)
+    out = rotate_quarters(x, torch.tensor([1, 3]))
+    assert torch.equal(out[0], torch.rot90(x[0], 1)) and torch.equal(out[1], torch.rot90(x[1], 3))
+
+
+def test_sampling_is_a_function_of_the_generator(fake_data):
+    task = make_task()
+    a, b = (task.sample(3, torch.Generator().manual_seed(7)) for _ in range(2))
+    c = task.sample(3, torch.Generator().manual_seed(8))
+    assert torch.equal(a.support, b.support) and torch.equal(a.query_labels, b.query_labels)
+    assert not torch.equal(a.support, c.support)
+
+
+@pytest.mark.parametrize("key, value", [("split", "random"), ("n_test_classes", 0), ("n_way", 1),
+                                        ("image_size", 28)])
+def test_bad_config_values_are_named(key, value):
+    with pytest.raises(ValueError, match=f"task.{key}"):
+        OmniglotConfig(**{key: value})
+
+
+@pytest.mark.parametrize("model", ["plastic", "plastic_shared", "maml", "protonet"])
+def test_every_model_trains_at_smoke_budget_on_synthetic_images(fake_data, model, tmp_path):
+    record = run(compose_config(["task=omniglot", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",
+                                 "progress=false"]))
+    assert record.status == "ok" and 0 <= record.final["accuracy"] <= 1 and math.isfinite(record.final["loss"])
+    assert record.extra["n_test_classes"] == 100 and record.extra["split_seed"] == 0
+    assert record.data_digest == "images_background:sha256:x;images_evaluation:sha256:y"
+
+
+def test_plastic_model_rejects_settings_it_does_not_use(fake_data):
+    cfg = compose_config(["task=omniglot", "model=plastic", "budget=smoke", "model.extra_neurons=3"])
+    with pytest.raises(ValueError, match="model.extra_neurons"):
+        make_task().build_model(dict(cfg.model))
+
+
+def test_missing_data_gives_a_skipped_record_and_a_later_run_retries(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLASTICBENCH_CACHE", str(tmp_path / "cache"))
+    overrides = ["task=omniglot", "model=plastic", "budget=smoke", f"out_dir={tmp_path / 'runs'}",
+                 f"data_dir={tmp_path / 'empty'}", "progress=false", "skip_existing=true"]
+    record = run(compose_config(overrides))
+    assert record.status == "skipped" and record.final == {} and record.curves == {}
+    assert str(tmp_path / "empty") in record.extra["reason"] and "images_background" in record.extra["reason"]
+    data = fake_images()
+    monkeypatch.setattr(omniglot, "load_omniglot", lambda *a, **k: data)
+    assert run(compose_config(overrides)).status == "ok"  # a skipped record is not reused by skip_existing
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("model", ["plastic", "maml", "protonet"])
+def test_real_data_smoke_run(model, tmp_path, monkeypatch):
+    record = run(compose_config(["task=omniglot", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",
+                                 f"data_dir={data_dir_or_skip()}", "progress=false"]))
+    assert record.status == "ok" and record.extra["data_matches_reference"]
+    assert record.data_digest.startswith("images_background:sha256:6936c7e0")

@@ -1,0 +1,67 @@
+"""benchmarks/perf.py runs and writes well-formed results. Never a timing assertion: benchmarks are not tests."""
+import json
+
+import torch
+
+from benchmarks import perf, perf_worker
+from benchmarks.perf_counts import op_bytes, profile_counts
+from benchmarks.perf_report import TARGETS, evaluate_targets
+
+
+def test_perf_runs_a_tiny_selection_and_writes_json_and_markdown(tmp_path):
+    report = perf.main(["--quick", "--only", "binary50/plastic/fast/b4", "--out", str(tmp_path)])
+    written = json.loads((tmp_path / "perf.json").read_text())
+    assert written == json.loads(json.dumps(report))
+    assert {"machine", "settings", "rows", "targets"} <= written.keys()
+    assert written["machine"]["threads"] == 1 and written["machine"]["matmul_gflop_per_s"] > 0
+    rows = {r["name"]: r for r in written["rows"]}
+    assert set(rows) == {"binary50/plastic/plain/b4", "binary50/plastic/fast/b4"}  # the compared row comes too
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert row["episodes_per_s"] > 0 and row["peak_rss_mb"] >= row["base_rss_mb"] > 0
+        assert row["threads"] == 1 and row["model_config"]["impl"] in ("plain", "fast")
+        assert row["core"]["gflop"] > 0 and row["core"]["gbytes"] > 0
+    fast = rows["binary50/plastic/fast/b4"]
+    assert fast["ratio"] == fast["episodes_per_s"] / rows["binary50/plastic/plain/b4"]["episodes_per_s"]
+    assert len(written["targets"]) == len(TARGETS)
+    assert "binary50/plastic/fast/b4" in (tmp_path / "perf.md").read_text()
+
+
+def test_a_row_without_its_task_is_not_available(tmp_path):
+    spec = {"task": "no_such_task", "model": "plastic", "batch": 1, "overrides": []}
+    perf_worker.main([json.dumps(spec), str(tmp_path / "r.json")])
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["status"] == "not available" and "no_such_task" in result["reason"]
+
+
+def test_only_selects_rows_and_rejects_unknown_names():
+    names = [r.name for r in perf.select(perf.ROWS, ["binary/plastic/fast/b16"])]
+    assert names == ["binary/plastic/plain/b1", "binary/plastic/fast/b16"]
+    try:
+        perf.select(perf.ROWS, ["nothing-like-this"])
+    except SystemExit as err:
+        assert "matches no row" in str(err)
+    else:
+        raise AssertionError("an unknown --only must stop the run")
+
+
+def test_targets_are_met_missed_or_not_measured():
+    rows = [{"name": "binary/plastic/plain/b1", "status": "ok", "episodes_per_s": 1.0, "peak_rss_mb": 3000},
+            {"name": "binary/plastic/fast/b1", "status": "ok", "episodes_per_s": 6.0, "peak_rss_mb": 900},
+            {"name": "binary/plastic/fast/b16", "status": "ok", "episodes_per_s": 12.0, "peak_rss_mb": 2000}]
+    checked = {t["target"]: t for t in evaluate_targets(rows)}
+    assert checked["1000-bit, plastic, batch 1: fast >= 5x plain"]["met"] is True
+    best = checked["1000-bit, plastic, best batch: >= 20x plain batch 1"]
+    assert best["met"] is False and best["value"] == 12.0 and best["row"] == "binary/plastic/fast/b16"
+    assert checked["1000-bit, plastic, batch 1: peak RSS <= 1 GB"]["met"] is True
+    assert checked["Omniglot plastic, quick batch: >= 300 episodes/s"]["met"] is None
+
+
+def test_byte_and_flop_counts():
+    assert op_bytes("aten::mm", [[2, 3], [3, 5]]) == 4 * (6 + 15 + 10)
+    assert op_bytes("aten::mul", [[4, 4], [4, 4]]) == 4 * 48
+    assert op_bytes("aten::sum", [[4, 4], [], [], []]) == 4 * 16
+    assert op_bytes("aten::transpose", [[4, 4], [], []]) == 0
+    a, b = torch.randn(64, 32, requires_grad=True), torch.randn(32, 16)
+    counts = profile_counts(lambda: (a @ b).sum().backward())
+    assert counts["flop"] == 2 * (2 * 64 * 32 * 16)  # forward and the gradient w.r.t. a
