@@ -1,10 +1,12 @@
 """Throughput and memory benchmark: training episodes/s, peak memory and a roofline of the plastic step.
 
-    python -m benchmarks.perf [--quick] [--only NAME ...] [--threads 1] [--device cpu] [--out results]
+    python -m benchmarks.perf [--quick] [--only NAME ...] [--repeats R] [--threads 1] [--device cpu] [--out results]
 
 Each row (task x model x implementation x batch, fixed below) runs in a fresh process
 (``benchmarks.perf_worker``) so its peak memory is its own: training updates exactly as the harness runs them,
-episodes/s = median over timed windows after warm-up, peak RSS (ru_maxrss; on GPU also max allocated). Rows
+episodes/s = median over timed windows after warm-up, peak RSS (ru_maxrss; on GPU also max allocated). The whole
+list runs ``--repeats`` times in turn (A B C .. A B C ..), windows pooled, so load that drifts over minutes on a
+shared machine falls on the plain and the fast rows alike. Rows
 with ``core`` also time the model's forward + backward alone and count its FLOPs and bytes
 (``benchmarks.perf_counts``) against this machine's matmul peak and memory bandwidth, measured by the same run.
 Every fast path is a ratio against the plain path (or batch) measured in the same run, at the same settings.
@@ -18,6 +20,7 @@ import fnmatch
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,6 +132,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per measurement (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronised, max allocated)")
     parser.add_argument("--out", default="results", help="directory for perf.json and perf.md")
+    parser.add_argument("--repeats", type=int, help="passes over the rows (default 3; --quick: 1)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per row before it counts failed")
     return parser.parse_args(argv)
 
@@ -136,22 +140,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     timing = {"warmup": 1, "windows": 2, "min_window_s": 0.5} if args.quick else \
-        {"warmup": 2, "windows": 5, "min_window_s": 3.0}
+        {"warmup": 2, "windows": 3, "min_window_s": 2.0}
+    repeats = args.repeats or (1 if args.quick else 3)
     common = {"threads": args.threads, "device": args.device, **timing}
     load_start, started = os.getloadavg(), time.time()
-    machine = {**machine_description(args.threads, args.device),
-               **run_worker({"machine": True, "quick": args.quick, "threads": args.threads}, args.threads, 600)}
-    results = []
-    for row in select(ROWS, args.only):
-        print(f"[perf] {row.name} ...", flush=True)
-        result = {**asdict(row), **run_worker({**asdict(row), **common}, args.threads, args.timeout)}
-        print(f"[perf] {row.name}: {_summary(result)}", flush=True)
-        results.append(result)
+    rows = select(ROWS, args.only)
+    runs: dict[str, list[dict[str, Any]]] = {row.name: [] for row in rows}
+    machines = []
+    for repeat in range(repeats):
+        machines.append(run_worker({"machine": True, "quick": args.quick, "threads": args.threads}, args.threads,
+                                   600))
+        for row in rows:
+            result = run_worker({**asdict(row), **common}, args.threads, args.timeout)
+            print(f"[perf] {repeat + 1}/{repeats} {row.name}: {_summary(result)}", flush=True)
+            runs[row.name].append(result)
+    machine = {**machine_description(args.threads, args.device), **_median_dicts(machines)}
+    results = [{**asdict(row), **merge_runs(runs[row.name])} for row in rows]
     _add_ratios(results)
     _add_roofline(results, machine)
     machine.update(load_average_start=load_start, load_average_end=os.getloadavg(),
                    wall_s=time.time() - started)
-    report = {"machine": machine, "settings": {"quick": args.quick, **timing, "git_commit": git_commit()},
+    report = {"machine": machine, "settings": {"quick": args.quick, "repeats": repeats, **timing,
+                                               "git_commit": git_commit()},
               "rows": results}
     report["targets"] = evaluate_targets(results)
     out = Path(args.out)
@@ -160,6 +170,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write_markdown(report, out / "perf.md")
     print((out / "perf.md").read_text())
     return report
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row's repeats: windows pooled (episodes/s = their median), peak = the largest, core time = median."""
+    failed = [r for r in runs if r.get("status") != "ok"]
+    if failed:
+        return failed[0]
+    merged = dict(runs[0])
+    windows = [w for r in runs for w in r["window_episodes_per_s"]]
+    merged.update(window_episodes_per_s=windows, episodes_per_s=statistics.median(windows), repeats=len(runs),
+                  peak_rss_mb=max(r["peak_rss_mb"] for r in runs),
+                  base_rss_mb=statistics.median(r["base_rss_mb"] for r in runs))
+    merged["s_per_update"] = merged["batch"] / merged["episodes_per_s"]
+    if "cuda_max_allocated_mb" in merged:
+        merged["cuda_max_allocated_mb"] = max(r["cuda_max_allocated_mb"] for r in runs)
+    if "core" in merged:
+        seconds = statistics.median(r["core"]["s"] for r in runs)
+        core = merged["core"] = dict(merged["core"], s=seconds)
+        core.update(gflop_per_s=core["gflop"] / seconds, gbytes_per_s=core["gbytes"] / seconds)
+    return merged
+
+
+def _median_dicts(dicts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: statistics.median(d[k] for d in dicts) if isinstance(v, float) else v for k, v in dicts[0].items()}
 
 
 def _add_ratios(results: list[dict[str, Any]]) -> None:

@@ -89,9 +89,10 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
              f"read {m['read_gbytes_per_s']:.1f} GB/s, copy {m['copy_gbytes_per_s']:.1f} GB/s, GEMV over 4 MB "
              f"matrices {m['gemv_gbytes_per_s']:.1f} GB/s, writing fresh 4 MB tensors "
              f"{m['fresh_write_gbytes_per_s']:.1f} GB/s.",
-             f"Timing: {s['warmup']} warm-up update(s), then the median of {s['windows']} windows of >= "
-             f"{s['min_window_s']} s; one training update = sample, loss, backward, clip, optimizer step. "
-             f"Peak = max RSS of the row's own process (base = RSS after building, before training). "
+             f"Timing: {s['repeats']} pass(es) over the rows, each row in a fresh process: {s['warmup']} warm-up "
+             f"update(s), then {s['windows']} windows of >= {s['min_window_s']} s; episodes/s = the median of all "
+             f"windows; one training update = sample, loss, backward, clip, optimizer step. Peak = the largest max "
+             f"RSS of the row's processes (base = RSS after building, before training). "
              f"Commit {s['git_commit'][:12]}.",
              "Core step = the model's forward + backward on one batch: FLOPs counted by the profiler, bytes by a "
              "logical-traffic model (each operand read once, each result written once; caches can beat it). "

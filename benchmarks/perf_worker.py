@@ -113,7 +113,7 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
     base_rss = _rss_mb()
     windows = time_windows(update, sync, spec["warmup"], spec["windows"], spec["min_window_s"])
     s_per_update = statistics.median(windows)
-    result = {"status": "ok", "note": note, "s_per_update": s_per_update,
+    result = {"status": "ok", "note": note, "batch": spec["batch"], "s_per_update": s_per_update,
               "episodes_per_s": spec["batch"] / s_per_update,
               "window_episodes_per_s": [spec["batch"] / w for w in windows],
               "n_params": sum(p.numel() for p in model.parameters() if p.requires_grad),

@@ -115,6 +115,15 @@ class PlasticRecurrentNet(nn.Module):
             else:
                 self.register_buffer("eta", eta_t)
 
+    @property
+    def uses_fast_path(self) -> bool:
+        """Whether ``forward`` runs ``plastic.miconi_fast`` (impl="fast", or "auto" for a large network)."""
+        return self.impl == "fast" or (self.impl == "auto" and self.n_neurons >= AUTO_FAST_MIN_NEURONS)
+
+    def record_extra(self) -> dict:
+        """Which implementation ran, for the run record (the config says only "auto")."""
+        return {"miconi": {"impl": "fast" if self.uses_fast_path else "plain", "chunk": self.chunk}}
+
     def initial_state(self, batch_size: int) -> MiconiState:
         n = self.n_neurons
         hebb_n = n if self.plastic else 0
@@ -165,7 +174,7 @@ class PlasticRecurrentNet(nn.Module):
         ``impl="plain"`` steps with ``step``; there, ``checkpoint_every = k > 0`` keeps only the state at every
         k-th step for backward and recomputes the steps in between: memory O(T/k + k) traces instead of O(T).
         """
-        if self.impl == "fast" or (self.impl == "auto" and self.n_neurons >= AUTO_FAST_MIN_NEURONS):
+        if self.uses_fast_path:
             x, hebb = state if state is not None else (self.w.new_zeros(inputs.shape[1], self.n_neurons), None)
             outputs, x, hebb = fast_forward(self, inputs, x, hebb, self.chunk)
             return outputs, MiconiState(x, hebb)

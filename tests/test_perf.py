@@ -14,6 +14,7 @@ def test_perf_runs_a_tiny_selection_and_writes_json_and_markdown(tmp_path):
     assert written == json.loads(json.dumps(report))
     assert {"machine", "settings", "rows", "targets"} <= written.keys()
     assert written["machine"]["threads"] == 1 and written["machine"]["matmul_gflop_per_s"] > 0
+    assert written["settings"]["repeats"] == 1  # --quick: one pass
     rows = {r["name"]: r for r in written["rows"]}
     assert set(rows) == {"binary50/plastic/plain/b4", "binary50/plastic/fast/b4"}  # the compared row comes too
     for row in rows.values():
@@ -43,6 +44,17 @@ def test_only_selects_rows_and_rejects_unknown_names():
         assert "matches no row" in str(err)
     else:
         raise AssertionError("an unknown --only must stop the run")
+
+
+def test_repeats_pool_windows_and_keep_the_largest_peak():
+    runs = [{"status": "ok", "batch": 2, "episodes_per_s": 1.0, "window_episodes_per_s": [1.0, 3.0],
+             "peak_rss_mb": 900.0, "base_rss_mb": 500.0, "core": {"s": 2.0, "gflop": 4.0, "gbytes": 8.0}},
+            {"status": "ok", "batch": 2, "episodes_per_s": 5.0, "window_episodes_per_s": [4.0, 5.0],
+             "peak_rss_mb": 800.0, "base_rss_mb": 600.0, "core": {"s": 4.0, "gflop": 4.0, "gbytes": 8.0}}]
+    merged = perf.merge_runs(runs)
+    assert merged["episodes_per_s"] == 3.5 and merged["s_per_update"] == 2 / 3.5 and merged["repeats"] == 2
+    assert merged["peak_rss_mb"] == 900.0 and merged["core"]["s"] == 3.0 and merged["core"]["gflop_per_s"] == 4 / 3
+    assert perf.merge_runs([runs[0], {"status": "failed", "reason": "x"}])["status"] == "failed"
 
 
 def test_targets_are_met_missed_or_not_measured():
