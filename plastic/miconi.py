@@ -104,16 +104,8 @@ class PlasticRecurrentNet(nn.Module):
         self.chunk = chunk
         self.n_neurons = max(input_size, output_size) + extra_neurons + int(bias_neuron)
         n = self.n_neurons
-        self.w = nn.Parameter(init_scale * _draw(init, (n, n)))
         self.plastic = alpha != "none"
-        if self.plastic:
-            shape = (n, n) if alpha == "free" else (1,)
-            self.alpha = nn.Parameter(init_scale * _draw(alpha_init or init, shape))
-            eta_t = torch.tensor([eta])
-            if learn_eta:
-                self.eta = nn.Parameter(eta_t)
-            else:
-                self.register_buffer("eta", eta_t)
+        register_plastic_parameters(self, (n, n), alpha, eta, learn_eta, init, alpha_init, init_scale)
 
     @property
     def uses_fast_path(self) -> bool:
@@ -193,3 +185,19 @@ class PlasticRecurrentNet(nn.Module):
 
 def _draw(kind: str, shape: tuple[int, ...]) -> Tensor:
     return torch.randn(shape) if kind == "normal" else torch.rand(shape)
+
+
+def register_plastic_parameters(module: nn.Module, shape: tuple[int, int], alpha: str, eta: float, learn_eta: bool,
+                                init: str, alpha_init: str | None, init_scale: float) -> None:
+    """Give ``module`` the parameters every Miconi layer has: ``w`` of ``shape`` and, unless alpha is "none",
+    ``alpha`` (per connection, or one shared scalar) and ``eta`` (a parameter, or a buffer when not learned).
+    Drawn in this order (w, then alpha) from torch's generator, which the harness seeds per run."""
+    module.w = nn.Parameter(init_scale * _draw(init, shape))
+    if alpha == "none":
+        return
+    module.alpha = nn.Parameter(init_scale * _draw(alpha_init or init, shape if alpha == "free" else (1,)))
+    eta_t = torch.tensor([eta])
+    if learn_eta:
+        module.eta = nn.Parameter(eta_t)
+    else:
+        module.register_buffer("eta", eta_t)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from plastic.miconi import ALPHA_MODES, INITS, RULES, MiconiState, _check_choice, _draw, hebb_update
+from plastic.miconi import (ALPHA_MODES, INITS, RULES, MiconiState, _check_choice, hebb_update,
+                            register_plastic_parameters)
 
 
 class PlasticRecurrentCore(nn.Module):
@@ -43,15 +44,8 @@ class PlasticRecurrentCore(nn.Module):
         self.rule, self.alpha_mode = rule, alpha
         self.plastic = alpha != "none"
         self.i2h = nn.Linear(input_size, hidden_size)
-        self.w = nn.Parameter(init_scale * _draw(init, (hidden_size, hidden_size)))
-        if self.plastic:
-            shape = (hidden_size, hidden_size) if alpha == "free" else (1,)
-            self.alpha = nn.Parameter(init_scale * _draw(alpha_init or init, shape))
-            eta_t = torch.tensor([eta])
-            if learn_eta:
-                self.eta = nn.Parameter(eta_t)
-            else:
-                self.register_buffer("eta", eta_t)
+        register_plastic_parameters(self, (hidden_size, hidden_size), alpha, eta, learn_eta, init, alpha_init,
+                                    init_scale)
 
     def initial_state(self, batch_size: int) -> MiconiState:
         n = self.hidden_size if self.plastic else 0

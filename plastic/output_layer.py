@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from plastic.miconi import INITS, RULES, _check_choice, _draw, hebb_update
+from plastic.miconi import INITS, RULES, _check_choice, hebb_update, register_plastic_parameters
 
 HEAD_ALPHA_MODES = ("free", "shared")
 
@@ -43,14 +43,8 @@ class PlasticOutputLayer(nn.Module):
             raise ValueError("in_features must be >= 1 and out_features >= 2")
         self.in_features, self.out_features = in_features, out_features
         self.rule, self.alpha_mode, self.label_scale = rule, alpha, label_scale
-        self.w = nn.Parameter(init_scale * _draw(init, (in_features, out_features)))
-        shape = (in_features, out_features) if alpha == "free" else (1,)
-        self.alpha = nn.Parameter(init_scale * _draw(alpha_init or init, shape))
-        eta_t = torch.tensor([eta])
-        if learn_eta:
-            self.eta = nn.Parameter(eta_t)
-        else:
-            self.register_buffer("eta", eta_t)
+        register_plastic_parameters(self, (in_features, out_features), alpha, eta, learn_eta, init, alpha_init,
+                                    init_scale)
 
     def initial_state(self, batch_size: int) -> Tensor:
         return self.w.new_zeros(batch_size, self.in_features, self.out_features)  # hebb: (B, in, out)

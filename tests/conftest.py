@@ -11,3 +11,12 @@ def data_dir_or_skip() -> str:
     if not path or not os.path.isdir(path):
         pytest.skip("real data absent: set PLASTICBENCH_DATA to a folder holding the Omniglot/CIFAR-10 archives")
     return path
+
+
+@pytest.fixture
+def float64():
+    """Double precision for oracle comparisons, restored afterwards for the other tests."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

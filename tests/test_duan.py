@@ -4,14 +4,7 @@ import torch
 from plastic.duan import DuanNet
 from tests.reference import duan_reference
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    """The oracle comparisons run in double precision; restored afterwards for the other test modules."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # oracle comparisons in double precision
 
 
 def make_net(cell="rnn", rule="gradient", **kw):

@@ -11,14 +11,6 @@ from plastic.output_layer import PlasticOutputLayer
 from tests.reference import plastic_output_step
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def episode_inputs(batch, steps, n_in, k, generator):
     x = torch.randn(steps, batch, n_in, generator=generator)
     labels = F.one_hot(torch.randint(0, k, (steps, batch), generator=generator), k).to(x.dtype)

@@ -5,14 +5,7 @@ from plastic.miconi import MiconiState, PlasticRecurrentNet
 from tests.reference import miconi_step
 
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    """The oracle comparisons run in double precision; restored afterwards for the other test modules."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # oracle comparisons in double precision
 
 
 def make_net(rule="hebb", alpha="free", coupling="additive", **kw):

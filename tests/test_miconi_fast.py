@@ -10,13 +10,7 @@ import torch
 from plastic.miconi import MiconiState, PlasticRecurrentNet
 from tests.reference import miconi_step
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # oracle comparisons in double precision
 
 
 def make_net(impl, rule="hebb", alpha="free", coupling="additive", chunk=16, **kw):

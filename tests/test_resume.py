@@ -1,7 +1,6 @@
 """Resumability: a run killed at a random point and re-run gives exactly the uninterrupted record (CPU)."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -13,19 +12,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.run import checkpoint_path, compose_config, resolved_config, run
+from tests.test_contract import comparable
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERRIDES = ["task=binary_patterns_50", "model=rnn", "budget=smoke", "budget.tasks.binary_patterns_50.episodes=64",
              "budget.tasks.binary_patterns_50.eval_every=32", "checkpoint_every=8", "progress=false"]
-
-
-def comparable(record) -> dict:
-    data = json.loads(record.to_json())
-    for key in ("wall_time_s",):
-        data.pop(key)
-    data["extra"].pop("max_rss_mb", None)
-    data["config"].pop("out_dir")
-    return data
 
 
 def test_killed_run_resumes_to_the_identical_record(tmp_path):
