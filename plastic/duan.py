@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from plastic.duan_layers import ALPHA_INITS, PlasticLinear, cell_bound, lstm_cell, lstm_cell_backward
+from plastic.miconi import unroll
 
 CELLS = ("rnn", "lstm")
 DUAN_RULES = ("hebbian", "gradient", "none")
@@ -252,11 +253,7 @@ class DuanNet(nn.Module):
     def forward(self, inputs: Tensor, state: DuanState | None = None) -> tuple[Tensor, DuanState]:
         """Whole sequence. inputs: (T, B, input_size) -> (outputs (T, B, output_size), final state)."""
         state = state if state is not None else self.initial_state(inputs.shape[1])
-        outputs = []
-        for t in range(inputs.shape[0]):
-            y, state = self.step(inputs[t], state)
-            outputs.append(y)
-        return torch.stack(outputs), state
+        return unroll(self.step, inputs, state)
 
 
 def _decayed_add(trace: Tensor, g: Tensor | tuple[Tensor | None, Tensor], keep: Tensor, coef: Tensor) -> Tensor:

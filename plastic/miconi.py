@@ -12,7 +12,7 @@ recurrent drive of a batch of row vectors is ``x @ (w + alpha * hebb)``.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -151,12 +151,8 @@ class PlasticRecurrentNet(nn.Module):
         return x[:, : self.output_size], MiconiState(x, hebb)
 
     def _run(self, inputs: Tensor, x: Tensor, hebb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        outputs = []
-        state = MiconiState(x, hebb)
-        for t in range(inputs.shape[0]):
-            y, state = self.step(inputs[t], state)
-            outputs.append(y)
-        return torch.stack(outputs), state.x, state.hebb
+        outputs, state = unroll(self.step, inputs, MiconiState(x, hebb))
+        return outputs, state.x, state.hebb
 
     def forward(self, inputs: Tensor, state: MiconiState | None = None) -> tuple[Tensor, MiconiState]:
         """Whole sequence. inputs: (T, B, input_size) -> (outputs (T, B, output_size), final state).
@@ -181,6 +177,17 @@ class PlasticRecurrentNet(nn.Module):
             out, x, hebb = checkpoint(self._run, inputs[start: start + k], x, hebb, use_reentrant=False)
             chunks.append(out)
         return torch.cat(chunks), MiconiState(x, hebb)
+
+
+def unroll(step: Callable[[Tensor, Any], tuple[Tensor, Any]], inputs: Tensor, state: Any) -> tuple[Tensor, Any]:
+    """Run ``step`` over the time axis: inputs (T, B, ...) -> (stacked outputs (T, B, ...), final state).
+
+    The plain whole-sequence forward of every stepped model in this package."""
+    outputs = []
+    for t in range(inputs.shape[0]):
+        y, state = step(inputs[t], state)
+        outputs.append(y)
+    return torch.stack(outputs), state
 
 
 def _draw(kind: str, shape: tuple[int, ...]) -> Tensor:

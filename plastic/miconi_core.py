@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from plastic.miconi import (ALPHA_MODES, INITS, RULES, MiconiState, _check_choice, hebb_update,
-                            register_plastic_parameters)
+                            register_plastic_parameters, unroll)
 
 
 class PlasticRecurrentCore(nn.Module):
@@ -68,8 +68,4 @@ class PlasticRecurrentCore(nn.Module):
     def forward(self, inputs: Tensor, state: MiconiState | None = None) -> tuple[Tensor, MiconiState]:
         """Whole sequence. inputs: (T, B, input_size) -> (h for every step (T, B, H), final state)."""
         state = state if state is not None else self.initial_state(inputs.shape[1])
-        outputs = []
-        for t in range(inputs.shape[0]):
-            h, state = self.step(inputs[t], state)
-            outputs.append(h)
-        return torch.stack(outputs), state
+        return unroll(self.step, inputs, state)

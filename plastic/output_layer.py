@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from plastic.miconi import INITS, RULES, _check_choice, hebb_update, register_plastic_parameters
+from plastic.miconi import INITS, RULES, _check_choice, hebb_update, register_plastic_parameters, unroll
 
 HEAD_ALPHA_MODES = ("free", "shared")
 
@@ -60,8 +60,4 @@ class PlasticOutputLayer(nn.Module):
     def forward(self, inputs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """inputs: (T, B, in + out) -> (log-probs (T, B, out), final hebb)."""
         hebb = state if state is not None else self.initial_state(inputs.shape[1])
-        outputs = []
-        for t in range(inputs.shape[0]):
-            log_y, hebb = self.step(inputs[t], hebb)
-            outputs.append(log_y)
-        return torch.stack(outputs), hebb
+        return unroll(self.step, inputs, hebb)

@@ -15,7 +15,7 @@ from benchmarks.run import checkpoint_path, compose_config, resolved_config, run
 from tests.test_contract import comparable
 
 ROOT = Path(__file__).resolve().parents[1]
-OVERRIDES = ["task=binary_patterns_50", "model=rnn", "budget=smoke", "budget.tasks.binary_patterns_50.episodes=64",
+OVERRIDES = ["task=binary_patterns_50", "model=rnn", "budget=smoke", "budget.tasks.binary_patterns_50.episodes=160",
              "budget.tasks.binary_patterns_50.eval_every=32", "checkpoint_every=8", "progress=false"]
 
 
