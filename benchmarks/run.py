@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import resource
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
+from benchmarks.memory import UpdateMemory
 from benchmarks.models import build_model, count_parameters
 from benchmarks.progress import Progress
 from benchmarks.records import RunRecord, config_hash, git_commit, load_record, record_path, write_record
@@ -125,14 +125,17 @@ def checkpoint_path(cfg: DictConfig, config: dict[str, Any]) -> Path:
 
 
 def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
-          budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer) -> TrainState:
-    """The training loop from ``state`` on (a fresh state, or one restored from a checkpoint)."""
+          budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer,
+          memory: UpdateMemory) -> TrainState:
+    """The training loop from ``state`` on (a fresh state, or one restored from a checkpoint). ``memory``
+    measures each update's own peak (evaluation and checkpointing excluded)."""
     device = next(model.parameters()).device
     label = f"{cfg.task.name}/{cfg.model.name} seed {cfg.seed}"
     progress = Progress(label, budget["episodes"], enabled=cfg.progress, done_before=state.seen)
     every = budget["eval_every"]
     for n in batch_sizes(budget["episodes"], budget["batch_size"])[len(state.points):]:
         start = time.perf_counter()
+        memory.start()
         loss, metrics = task.episode_loss(model, to_device(task.sample(n, train_gen), device))
         if not math.isfinite(loss.item()):
             state.diverged_at = state.seen + n
@@ -144,6 +147,7 @@ def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.o
         if cfg.optim.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         optimizer.step()
+        memory.stop()
         state.seen += n
         state.points.append({"episode": state.seen, **metrics})
         if every and state.seen // every > (state.seen - n) // every and state.seen < budget["episodes"]:
@@ -182,7 +186,8 @@ def run(cfg: DictConfig) -> RunRecord:
     train_gen = torch.Generator().manual_seed(streams["train"])
     ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, config_hash(config))
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
-    state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt)
+    memory = UpdateMemory(device)
+    state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt, memory)
     if state.diverged_at is None:
         final = evaluate(task, model, pool)
         _append(state.eval_curve, state.seen, final)
@@ -197,7 +202,8 @@ def run(cfg: DictConfig) -> RunRecord:
         primary_metric=task.primary_metric, lower_is_better=task.lower_is_better, final=final,
         curves=bin_curve(state.points, cfg.curve_points), eval_curve=state.eval_curve,
         diverged_at=state.diverged_at,
-        extra={"lr": lr, "device": str(device), "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        extra={"lr": lr, "device": str(device), "memory": memory.summary(),
+               "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
                **task_extra(task, model), **getattr(model, "record_extra", lambda: {})()},
     )
     path = write_record(cfg.out_dir, record)

@@ -62,7 +62,8 @@ def comparable(record) -> dict:
     data = json.loads(record.to_json())
     for key in ("wall_time_s",):
         data.pop(key)
-    data["extra"].pop("max_rss_mb", None)
+    data["extra"].pop("memory", None)
+    data["extra"].pop("seconds_per_episode", None)
     data["config"].pop("out_dir")
     return data
 

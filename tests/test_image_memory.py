@@ -105,7 +105,9 @@ def test_every_arm_trains_at_smoke_budget(fake_data, model, tmp_path):
     record = run(compose_config(["task=image_memory", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",
                                  "progress=false", *SHORT]))
     assert record.status == "ok" and record.final["loss"] > 0
-    assert record.extra["peak_rss_mb"] > 0 and record.data_digest == "cifar-10-batches-py:sha256:" + "d" * 64
+    memory = record.extra["memory"]
+    assert memory["updates"] == record.optimizer_steps and memory["update_peak_rss_mb"]["max"] > 0
+    assert record.data_digest == "cifar-10-batches-py:sha256:" + "d" * 64
 
 
 @pytest.mark.parametrize("key, value", [("steps_per_image", 0), ("gap_steps", -1), ("preprocess", "rgb")])

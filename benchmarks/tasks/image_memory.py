@@ -12,7 +12,6 @@ test duration: 3 steps). Training episodes use the five training batches, held-o
 """
 from __future__ import annotations
 
-import resource
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,10 +120,9 @@ class ImageMemory(SequenceTask):
         return f"cifar-10-batches-py:sha256:{self.digest}"
 
     def record_extra(self, model: nn.Module | None = None) -> dict[str, Any]:
-        """Peak memory and, given the trained model, the data of the report's figures. ``peak_rss_mb`` is the
-        process's peak RSS: a cell's own peak when it runs alone, an upper bound when a launcher reuses a
-        worker process for several cells (``benchmarks.perf`` measures each configuration in a fresh process)."""
-        extra = {**self.data_info, "n_steps": self.config.n_steps, "peak_rss_mb": _rss_mb()}
+        """The data's provenance and, given the trained model, the data of the report's figures. Memory per
+        update is recorded for every task by the harness (``extra.memory``, ``benchmarks.memory``)."""
+        extra = {**self.data_info, "n_steps": self.config.n_steps}
         if model is not None:
             extra["figure"] = self.figure_data(model)
         return extra
@@ -204,10 +202,6 @@ def _weights_figure(plt: Any, data: dict[str, Any]) -> Any:
         ax.set_title(f"{name} (first {len(matrix)} neurons)", fontsize=8)
         ax.axis("off")
     return fig
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 CONFIG = ImageMemoryConfig

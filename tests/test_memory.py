@@ -1,0 +1,43 @@
+"""The per-update memory meter measures the update's own peak, not the process's largest peak so far."""
+import sys
+
+import pytest
+import torch
+
+from benchmarks import memory as memory_mod
+from benchmarks.memory import UpdateMemory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM reset is Linux-only")
+def test_update_peak_is_the_updates_own_not_an_earlier_bigger_one():
+    big = torch.ones(400, 2**18)  # 400 MB touched, then freed: the process peak stays above it
+    del big
+    meter = UpdateMemory(torch.device("cpu"))
+    assert meter.per_update, meter.method
+    meter.start()
+    small = torch.ones(50, 2**18)  # 50 MB inside the "update"
+    meter.stop()
+    del small
+    summary = meter.summary()
+    assert 40 <= summary["update_growth_mb"]["max"] <= 120
+    assert summary["process_peak_rss_mb"] >= summary["update_peak_rss_mb"]["max"] + 300
+    assert summary["updates"] == 1 and summary["method"] == "VmHWM reset per update"
+
+
+def test_without_a_reset_the_meter_says_it_reports_the_process_peak(monkeypatch):
+    monkeypatch.setattr(memory_mod, "_reset_hwm", lambda: False)
+    meter = UpdateMemory(torch.device("cpu"))
+    meter.start()
+    meter.stop()
+    summary = meter.summary()
+    assert "process peak" in summary["method"] and "update_growth_mb" not in summary
+    assert summary["update_peak_rss_mb"]["max"] == pytest.approx(summary["process_peak_rss_mb"], rel=0.05)
+
+
+def test_the_meter_keeps_the_process_peak_that_its_resets_erase_from_ru_maxrss():
+    meter = UpdateMemory(torch.device("cpu"))
+    big = torch.ones(300, 2**18)
+    del big
+    meter.start()
+    meter.stop()
+    assert meter.summary()["process_peak_rss_mb"] >= meter.summary()["update_peak_rss_mb"]["max"] + 250
