@@ -17,6 +17,7 @@ from benchmarks.models import FAMILIES, family_schema
 from benchmarks.tasks import task_modules
 
 OPTIMIZERS = ("adam", "adamw")
+OPTIMIZER_IMPLS = ("fused", "foreach", "for_loop")
 
 
 @dataclass
@@ -27,6 +28,9 @@ class OptimConf:
     weight_decay: float = 0.0  # (decoupled for adamw) weight decay
     amsgrad: bool = False  # AMSGrad variant
     grad_clip: Optional[float] = None  # max global gradient norm; None = no clipping (Miconi's code clips nothing)
+    # torch's Adam kernels: fused (one kernel over all parameters; 1.2 ms vs 5.8 ms per step for the 2M-parameter
+    # 1000-bit network on this CPU) | foreach | for_loop (torch's CPU default). Same update up to rounding.
+    impl: str = "fused"
 
 
 @dataclass
@@ -107,6 +111,8 @@ def validate(cfg: Any) -> None:
         raise ValueError(f"budget.tasks.{cfg.task.name}.eval_every={tb.eval_every} must be >= 0 (0 = only at the end)")
     if cfg.optim.name not in OPTIMIZERS:
         raise ValueError(f"optim.name={cfg.optim.name!r} is not one of {OPTIMIZERS}")
+    if cfg.optim.impl not in OPTIMIZER_IMPLS:
+        raise ValueError(f"optim.impl={cfg.optim.impl!r} is not one of {OPTIMIZER_IMPLS}")
     lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
     if not lr > 0:
         raise ValueError(f"optim.lr={lr} must be > 0")

@@ -30,11 +30,13 @@ class _ZerosWithDeferredGrad(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        # a sequence may end before every probe was used: those rows' gradients are zeros, dropped here
         if ctx.batched:  # a: (steps, B, N); grad: (steps * B, N) -> one (N, N) per episode: (B, N, N)
             a = torch.stack(ctx.saved)
-            g = grad.view(a.shape[0], a.shape[1], -1).transpose(0, 1)  # (B, steps, N)
+            g = grad[: a.shape[0] * a.shape[1]].view(a.shape[0], a.shape[1], -1).transpose(0, 1)  # (B, steps, N)
             return torch.bmm(a.permute(1, 2, 0), g), None, None, None
-        return torch.cat(ctx.saved).T @ grad, None, None, None  # (rows, N)^T @ (rows, N)
+        a = torch.cat(ctx.saved)
+        return a.T @ grad[: a.shape[0]], None, None, None  # (rows, N)^T @ (rows, N)
 
 
 class Deferred:

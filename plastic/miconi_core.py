@@ -11,14 +11,23 @@ can sit on top::
 The rule is ``plastic.miconi.hebb_update`` (decaying Hebb or Oja), the same code as the fully recurrent net.
 Row index = presynaptic unit, column = postsynaptic unit. ``alpha="none"`` gives the non-plastic RNN with the
 same input projection (w only); ``"shared"`` one learned scalar alpha; ``"free"`` one alpha per connection.
+
+``impl="fast"`` steps through ``plastic.miconi_fast.FastStepper``: the trace folded in every ``chunk`` steps
+instead of rewritten every step, the same values and gradients (tests/test_miconi_core.py); its state is a
+``FastState`` that can be stepped from once. ``"auto"`` takes it for batches of ``AUTO_FAST_MIN_BATCH`` episodes
+or more: measured on the maze agent (100 units, chunk 8, one thread), fast/plain episodes/s 0.6x at batch 1,
+0.9x at 4, 1.0x at 8, 1.2x at 16, 2x at 64.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from plastic.miconi import (ALPHA_MODES, INITS, RULES, MiconiState, _check_choice, hebb_update,
+from plastic.miconi import (ALPHA_MODES, IMPLS, INITS, RULES, MiconiState, _check_choice, hebb_update,
                             register_plastic_parameters, unroll)
+from plastic.miconi_fast import FastState, FastStepper
+
+AUTO_FAST_MIN_BATCH = 8
 
 
 class PlasticRecurrentCore(nn.Module):
@@ -31,16 +40,20 @@ class PlasticRecurrentCore(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, rule: str = "oja", alpha: str = "free",
                  eta: float = 0.01, learn_eta: bool = True, init: str = "uniform", init_scale: float = 0.01,
-                 alpha_init: str | None = None) -> None:
+                 alpha_init: str | None = None, impl: str = "auto", chunk: int = 16) -> None:
         super().__init__()
         for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES), ("init", init, INITS),
-                                     ("alpha_init", alpha_init or init, INITS)):
+                                     ("alpha_init", alpha_init or init, INITS), ("impl", impl, IMPLS)):
             _check_choice(name, value, allowed)
         if not 0.0 < eta <= 1.0:
             raise ValueError(f"eta={eta} must lie in (0, 1]")
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size={input_size} and hidden_size={hidden_size} must be >= 1")
+        if chunk < 1:
+            raise ValueError(f"chunk={chunk} must be >= 1 (steps per chunk of the fast path)")
         self.input_size, self.hidden_size = input_size, hidden_size
+        self.impl, self.chunk = impl, chunk
+        self._ran: dict[str, str] = {}  # training batch size -> implementation that ran
         self.rule, self.alpha_mode = rule, alpha
         self.plastic = alpha != "none"
         self.i2h = nn.Linear(input_size, hidden_size)
@@ -51,9 +64,28 @@ class PlasticRecurrentCore(nn.Module):
         n = self.hidden_size if self.plastic else 0
         return MiconiState(self.w.new_zeros(batch_size, self.hidden_size), self.w.new_zeros(batch_size, n, n))
 
-    def step(self, inputs: Tensor, state: MiconiState) -> tuple[Tensor, MiconiState]:
+    def fast_for(self, batch_size: int) -> bool:
+        """Whether ``step`` runs the fast path for a batch of this many episodes."""
+        return self.plastic and (self.impl == "fast" or (self.impl == "auto" and batch_size >= AUTO_FAST_MIN_BATCH))
+
+    def record_extra(self) -> dict:
+        """Which implementation each batch size that trained ran, for the run record."""
+        return {"miconi": {"impl": self.impl, "chunk": self.chunk, "ran": dict(sorted(self._ran.items()))}}
+
+    def step(self, inputs: Tensor, state: MiconiState | FastState) -> tuple[Tensor, MiconiState | FastState]:
         """One time step. inputs: (B, input_size) -> (h: (B, H), new state)."""
+        if isinstance(state, FastState) or self.fast_for(state.x.shape[0]):
+            if isinstance(state, FastState):
+                stepper = state.current()
+            else:
+                stepper = FastStepper(self, _add_tanh, state.x, state.hebb, self.chunk)
+                if self.training:
+                    self._ran[f"batch {state.x.shape[0]}"] = "fast"
+            h = stepper.step(self.i2h(inputs))
+            return h, FastState(stepper)
         h_prev, hebb = state
+        if self.training:
+            self._ran[f"batch {h_prev.shape[0]}"] = "plain"
         recurrent = h_prev @ self.w  # (B, H)
         if self.plastic:
             # shared alpha is a scalar: scale the plastic drive once instead of every (B, H, H) trace element
@@ -69,3 +101,7 @@ class PlasticRecurrentCore(nn.Module):
         """Whole sequence. inputs: (T, B, input_size) -> (h for every step (T, B, H), final state)."""
         state = state if state is not None else self.initial_state(inputs.shape[1])
         return unroll(self.step, inputs, state)
+
+
+def _add_tanh(recurrent: Tensor, drive: Tensor) -> Tensor:
+    return torch.tanh(drive + recurrent)

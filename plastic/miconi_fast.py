@@ -51,27 +51,9 @@ def fast_forward(net, inputs: Tensor, x: Tensor, hebb: Tensor | None,
     and scanning one) -> (outputs (T, B, output_size), x, hebb)."""
     n_steps, batch = inputs.shape[:2]
     drives = net._drive(inputs.reshape(n_steps * batch, -1)).view(n_steps, batch, -1)  # (T, B, N)
-    w_mm = Deferred(net.w, [batch] * n_steps)
-    xs = []
-    if not net.plastic:
-        for drive in drives:
-            x = net._activate(w_mm(x), drive)
-            xs.append(x)
-        return torch.stack(xs)[..., : net.output_size], x, x.new_zeros(batch, 0, 0)
-    free = net.alpha_mode == "free"
-    alpha_mm = Deferred(net.alpha, _term_b_rows(n_steps, chunk, batch)) if free else None
-    hebb = None if hebb is None or _is_zero(hebb) else hebb
-    trace = FreeTrace(net, hebb, batch) if free else SharedTrace(hebb, batch)
-    for start in range(0, n_steps, chunk):
-        xs.extend(_chunk(net, drives[start: start + chunk], x, w_mm, alpha_mm, trace,
-                         last=start + chunk >= n_steps))
-        x = xs[-1]
-    return torch.stack(xs)[..., : net.output_size], x, trace.final()
-
-
-def _term_b_rows(n_steps: int, chunk: int, batch: int) -> list[int]:
-    """Rows of term B's product at each step (none at a chunk's first step)."""
-    return [(t % chunk) * batch for t in range(n_steps) if t % chunk]
+    stepper = FastStepper(net, net._activate, x, hebb, chunk)
+    xs = [stepper.step(drive) for drive in drives]
+    return torch.stack(xs)[..., : net.output_size], xs[-1], stepper.hebb()
 
 
 def _is_zero(hebb: Tensor) -> bool:
@@ -79,30 +61,110 @@ def _is_zero(hebb: Tensor) -> bool:
     return not hebb.requires_grad and not bool(hebb.any())
 
 
-def _chunk(net, drives: Tensor, x: Tensor, w_mm: Deferred, alpha_mm: Deferred | None, trace,
-           last: bool) -> list[Tensor]:
-    """k steps (drives: (k, B, N)) from activations x (B, N); folds them into ``trace``; returns the k x's."""
-    trace.begin_chunk(drives.shape[0])
-    xs, pres = [], []
-    decay = v = None  # decay: D_t, (B, N) or (1,); v: V_t, (t, B, N)
-    for drive in drives:
-        fast = trace.read(x, decay)  # (B, N) or None
-        if pres:
-            within = _term_b(x, pres, v, alpha_mm)  # (B, N)
-            fast = within if fast is None else fast + within
-        rec = w_mm(x)  # (B, N)
-        if fast is not None:
-            rec = rec + (fast if alpha_mm is not None else net.alpha * fast)
-        x_new = net._activate(rec, drive)
-        d = 1 - net.eta if net.rule == "hebb" else 1 - net.eta * x_new ** 2  # (1,) or (B, N)
-        post = (net.eta * x_new).unsqueeze(0)  # (1, B, N)
-        decay = d if decay is None else decay * d
-        v = post if v is None else torch.cat([v * d, post])
-        pres.append(x)
-        x = x_new
-        xs.append(x)
-    trace.end_chunk(torch.stack(pres), v, decay, last)
-    return xs
+class FastStepper:
+    """The fast path advanced one time step at a time, for sequences whose next input depends on the last
+    output (an agent acting in an environment) as well as for whole sequences (``fast_forward``).
+
+    ``net`` has ``w``, ``eta``, ``rule``, ``alpha_mode`` and, when plastic, ``alpha``; ``activate(recurrent,
+    drive)`` gives the new activations. ``step(drive)`` returns x(t); ``hebb()`` the trace after the last step
+    (materialised on demand; stepping may go on afterwards). A chunk is closed when the step after it arrives,
+    so the last, possibly partial, chunk never computes ``alpha * trace``.
+    """
+
+    def __init__(self, net, activate, x: Tensor, hebb: Tensor | None, chunk: int) -> None:
+        self.net, self.activate, self.x, self.chunk = net, activate, x, chunk
+        self.batch = x.shape[0]
+        self.plastic = net.alpha_mode != "none"
+        self.free = net.alpha_mode == "free"
+        hebb = None if hebb is None or _is_zero(hebb) else hebb
+        self.trace = None if not self.plastic else \
+            FreeTrace(net, hebb, self.batch) if self.free else SharedTrace(hebb, self.batch)
+        self.t = chunk  # steps taken in the current chunk (a full "previous chunk" at the start)
+        self.steps = 0  # steps taken in all
+        self.pending = False  # whether a chunk's steps are not folded into the trace yet
+        self.w_mm = self.alpha_mm = None
+        self.pres: list[Tensor] = []
+        self.decay = self.v = None  # decay: D_t, (B, N) or (1,); v: V_t, (t, B, N)
+
+    def _begin_chunk(self) -> None:
+        self._close(need_m=True)
+        rows = [self.batch] * self.chunk
+        self.w_mm = Deferred(self.net.w, rows)
+        if self.plastic:
+            self.trace.begin_chunk(self.chunk)
+            self.alpha_mm = Deferred(self.net.alpha, [t * self.batch for t in range(1, self.chunk)]) \
+                if self.free else None
+        self.t, self.pres, self.decay, self.v = 0, [], None, None
+
+    def _close(self, need_m: bool) -> None:
+        """Fold the pending chunk's outer products into the trace (``alpha * trace`` too if ``need_m``)."""
+        if self.pending and self.plastic:
+            self.trace.end_chunk(torch.stack(self.pres), self.v, self.decay, need_m)
+        self.pending = False
+
+    def step(self, drive: Tensor) -> Tensor:
+        """drive: (B, N) per-neuron input of this step -> x (B, N)."""
+        if self.t == self.chunk:
+            self._begin_chunk()
+        x, net = self.x, self.net
+        rec = self.w_mm(x)  # (B, N)
+        if self.plastic:
+            fast = self.trace.read(x, self.decay)  # (B, N) or None
+            if self.pres:
+                within = _term_b(x, self.pres, self.v, self.alpha_mm)  # (B, N)
+                fast = within if fast is None else fast + within
+            if fast is not None:
+                rec = rec + (fast if self.free else net.alpha * fast)
+        x_new = self.activate(rec, drive)
+        if self.plastic:
+            d = 1 - net.eta if net.rule == "hebb" else 1 - net.eta * x_new ** 2  # (1,) or (B, N)
+            post = (net.eta * x_new).unsqueeze(0)  # (1, B, N)
+            self.decay = d if self.decay is None else self.decay * d
+            self.v = post if self.v is None else torch.cat([self.v * d, post])
+            self.pres.append(x)
+            self.pending = True
+        self.t += 1
+        self.steps += 1
+        self.x = x_new
+        return x_new
+
+    def hebb(self) -> Tensor:
+        """The trace after the last step, (B, N, N); (B, 0, 0) for a non-plastic net."""
+        if not self.plastic:
+            return self.x.new_zeros(self.batch, 0, 0)
+        if self.pending:
+            self._close(need_m=False)
+            self.t = self.chunk  # the next step starts a chunk: the closed one's products are in the trace now
+        return self.trace.final(self.x)
+
+
+class FastState:
+    """The recurrent state of a model stepping through ``FastStepper``: what ``step`` returns and takes back.
+
+    It points into the running stepper, which advances in place, so each state can be stepped from once: a
+    state that is no longer the newest raises instead of silently branching from the wrong point (branch with
+    ``impl="plain"``). ``x`` and ``hebb`` read like a ``MiconiState``'s."""
+
+    def __init__(self, stepper: FastStepper) -> None:
+        self.stepper, self.steps = stepper, stepper.steps
+
+    def current(self) -> FastStepper:
+        if self.steps != self.stepper.steps:
+            raise ValueError(f"this fast-path state is from step {self.steps} but its sequence is at step "
+                             f"{self.stepper.steps}: a fast-path state can be stepped from once; use "
+                             "impl=plain to branch from an earlier state")
+        return self.stepper
+
+    @property
+    def x(self) -> Tensor:
+        return self.current().x
+
+    @property
+    def hebb(self) -> Tensor:
+        return self.current().hebb()
+
+    def __iter__(self):  # unpacks like a MiconiState: x, hebb = state
+        return iter((self.x, self.hebb))
 
 
 def _term_b(x: Tensor, pres: list[Tensor], v: Tensor, alpha_mm: Deferred | None) -> Tensor:
@@ -124,6 +186,8 @@ class FreeTrace:
         self.m_mm = None
 
     def begin_chunk(self, k: int) -> None:
+        if self.m is None and self.hebb is not None:  # the trace was read out without alpha * trace
+            self.m = self.net.alpha * self.hebb
         self.m_mm = Deferred(self.m, [self.batch] * k, batched=True) if self.m is not None else None
 
     def read(self, x: Tensor, decay: Tensor | None) -> Tensor | None:
@@ -132,13 +196,14 @@ class FreeTrace:
             return None
         return self.m_mm(x) if decay is None else self.m_mm(x) * decay
 
-    def end_chunk(self, pres: Tensor, v: Tensor, decay: Tensor, last: bool) -> None:
-        """pres: (k, B, N); v: (k, B, N); decay: D_k. The last chunk needs no alpha * trace."""
-        alpha = None if last else self.net.alpha
+    def end_chunk(self, pres: Tensor, v: Tensor, decay: Tensor, need_m: bool) -> None:
+        """pres: (k, B, N); v: (k, B, N); decay: D_k. ``need_m``: also ``alpha * trace`` (not after the last)."""
+        alpha = self.net.alpha if need_m else None
         self.hebb, self.m = chunk_end(self.hebb, alpha, decay, pres.permute(1, 2, 0), v.transpose(0, 1))
 
-    def final(self) -> Tensor:
-        return self.hebb
+    def final(self, x: Tensor) -> Tensor:
+        n = x.shape[-1]
+        return self.hebb if self.hebb is not None else x.new_zeros(self.batch, n, n)
 
 
 class SharedTrace:
@@ -171,7 +236,7 @@ class SharedTrace:
             return fast
         return fast * decay
 
-    def end_chunk(self, pres: Tensor, v: Tensor, decay: Tensor, last: bool) -> None:
+    def end_chunk(self, pres: Tensor, v: Tensor, decay: Tensor, need_m: bool) -> None:
         pres, v = pres.transpose(0, 1), v.transpose(0, 1)  # (B, k, N)
         if self.p_hist is None:
             self.p_hist, self.v_hist = pres, v
@@ -180,6 +245,9 @@ class SharedTrace:
             self.v_hist = torch.cat([self.v_hist * decay.unsqueeze(-2), v], 1)
         self.d_init = decay if self.d_init is None else self.d_init * decay
 
-    def final(self) -> Tensor:
+    def final(self, x: Tensor) -> Tensor:
+        if self.p_hist is None:  # no step yet
+            n = x.shape[-1]
+            return self.h_init if self.h_init is not None else x.new_zeros(self.batch, n, n)
         hebb, _ = chunk_end(self.h_init, None, self.d_init, self.p_hist.transpose(1, 2), self.v_hist)
         return hebb

@@ -160,7 +160,8 @@ def build_core(model_cfg: dict[str, Any], input_size: int) -> nn.Module:
         raise ValueError("model.extra_neurons must be >= 1: it is the maze agent's number of recurrent units; "
                          f"set it in benchmarks/conf/task_model/maze_{model_cfg['name']}.yaml")
     plastic = {"rule": model_cfg["rule"], "alpha": model_cfg["alpha"], "eta": model_cfg["eta"],
-               "learn_eta": model_cfg["learn_eta"], "alpha_init": model_cfg["alpha_init"]} \
+               "learn_eta": model_cfg["learn_eta"], "alpha_init": model_cfg["alpha_init"],
+               "impl": model_cfg["impl"], "chunk": model_cfg["chunk"]} \
         if family == "miconi" else {"alpha": "none"}
     return PlasticRecurrentCore(input_size, model_cfg["extra_neurons"], init=model_cfg["init"],
                                 init_scale=model_cfg["init_scale"], **plastic)
