@@ -32,9 +32,10 @@ TARGETS = [
     Target("CIFAR images, plastic, batch 4: peak RSS <= 2 GB", "rss", ("image/plastic/fast/b4",), 2048),
     Target("Duan gradient rule (cue-reward, RNN-256, batch 64): closed form >= 5x autograd", "ratio",
            ("duan/duan_rnn_gradient/closed_form/b64",), 5, "duan/duan_rnn_gradient/autograd/b64"),
-    Target("Maze: batched >= 20x one episode per update", "ratio", ("maze/plastic/b16", "maze/plastic/b64"), 20,
+    Target("Maze: batched >= 20x one episode per update", "ratio",
+           ("maze/plastic/b16", "maze/plastic/b64", "maze/plastic/b128"), 20,
            "maze/plastic/b1"),
-    Target("Omniglot plastic, quick batch: >= 300 episodes/s", "rate", ("omniglot/plastic/b16",), 300),
+    Target("Omniglot plastic, quick batch: >= 300 episodes/s", "rate", ("omniglot/plastic/b8",), 300),
 ]
 
 

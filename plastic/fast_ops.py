@@ -66,7 +66,12 @@ class Deferred:
 class _ChunkEnd(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h0, alpha, decay, pres_t, v_t):
-        hebb = torch.bmm(pres_t, v_t) if h0 is None else torch.mul(h0, decay.unsqueeze(-2)).baddbmm_(pres_t, v_t)
+        if h0 is None:
+            hebb = torch.bmm(pres_t, v_t)
+        elif decay.dim() == 1:  # Hebb: one scalar decay, folded into the product (one pass over h0, not two)
+            hebb = torch.baddbmm(h0, pres_t, v_t, beta=decay.item())
+        else:  # Oja: one decay per (episode, column)
+            hebb = torch.mul(h0, decay.unsqueeze(-2)).baddbmm_(pres_t, v_t)
         m = alpha * hebb if alpha is not None else hebb.new_zeros(())
         ctx.save_for_backward(h0, hebb if alpha is not None else None, alpha, decay, pres_t, v_t)
         ctx.set_materialize_grads(False)
@@ -81,8 +86,8 @@ class _ChunkEnd(torch.autograd.Function):
         if alpha is not None and g_m is not None:
             if need[1]:
                 g_alpha = (g_m * hebb).sum(0) if g_m.shape[0] > 1 else (g_m * hebb)[0]
-            g = g_m * alpha  # (B, N, N), owned here: updated in place below
-            g = g if g_hebb is None else g.add_(g_hebb)
+            # (B, N, N), owned here: updated in place below; one pass for g_hebb + g_m * alpha
+            g = g_m * alpha if g_hebb is None else torch.addcmul(g_hebb, g_m, alpha)
         elif g_hebb is None:
             return None, None, None, None, None
         else:  # g_hebb belongs to autograd: copy before scaling it in place

@@ -140,3 +140,21 @@ def test_maml_evaluates_under_no_grad_with_test_steps():
     with torch.no_grad():
         out = model.classify(support, torch.arange(5).expand(2, 5), query)
     assert out.shape == (2, 1, 5) and not out.requires_grad and torch.isfinite(out).all()
+
+
+def test_channels_last_backbone_equals_the_contiguous_one():
+    """The NHWC speed path against plain NCHW: same features and same gradients (weights and images)."""
+    from baselines.fewshot import ConvBackbone
+    torch.manual_seed(0)
+    fast = ConvBackbone(31, channels_last=True)
+    torch.manual_seed(0)
+    plain = ConvBackbone(31, channels_last=False)
+    assert fast[0].weight.is_contiguous(memory_format=torch.channels_last) and plain[0].weight.is_contiguous()
+    images = torch.randn(6, 1, 31, 31)
+    grads = []
+    for net in (fast, plain):
+        x = images.clone().requires_grad_()
+        out = net(x)
+        grads.append((out, *torch.autograd.grad(out.sin().sum(), [x, *net.parameters()])))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
