@@ -58,6 +58,11 @@ class SequenceTask:
     primary_metric = "loss"
     lower_is_better = True
 
+    def __init__(self, config: Any, name: str | None = None) -> None:
+        """config: the task's CONFIG dataclass; name: the task config's name (defaults to the class's)."""
+        self.config = config
+        self.name = name if name is not None else type(self).name
+
     def model_io(self) -> dict[str, Any]:
         raise NotImplementedError
 

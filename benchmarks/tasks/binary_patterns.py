@@ -58,9 +58,8 @@ def _random_signs(shape: tuple[int, ...], balanced: bool, generator: torch.Gener
 class BinaryPatterns(SequenceTask):
     primary_metric = "bit_error"
     lower_is_better = True
-
-    def __init__(self, config: BinaryPatternsConfig, name: str = "binary_patterns") -> None:
-        self.config, self.name = config, name
+    name = "binary_patterns"
+    config: BinaryPatternsConfig
 
     def model_io(self) -> dict[str, Any]:
         return {"input_size": self.config.n_bits, "output_size": self.config.n_bits}

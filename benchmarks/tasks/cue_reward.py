@@ -41,9 +41,8 @@ class CueRewardConfig:
 class CueReward(SequenceTask):
     primary_metric = "mse"
     lower_is_better = True
-
-    def __init__(self, config: CueRewardConfig, name: str = "cue_reward") -> None:
-        self.config, self.name = config, name
+    name = "cue_reward"
+    config: CueRewardConfig
 
     def model_io(self) -> dict[str, Any]:
         return {"input_size": self.config.stimulus_dim + 2, "output_size": 1}

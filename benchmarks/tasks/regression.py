@@ -67,9 +67,8 @@ def random_functions(config: RegressionConfig, x: Tensor, generator: torch.Gener
 class Regression(SequenceTask):
     primary_metric = "mse_query"
     lower_is_better = True
-
-    def __init__(self, config: RegressionConfig, name: str = "regression") -> None:
-        self.config, self.name = config, name
+    name = "regression"
+    config: RegressionConfig
 
     def model_io(self) -> dict[str, Any]:
         return {"input_size": self.config.n_vars + 2, "output_size": 1}

@@ -36,9 +36,8 @@ class SeqReproductionConfig:
 class SeqReproduction(SequenceTask):
     primary_metric = "mse"
     lower_is_better = True
-
-    def __init__(self, config: SeqReproductionConfig, name: str = "seq_reproduction") -> None:
-        self.config, self.name = config, name
+    name = "seq_reproduction"
+    config: SeqReproductionConfig
 
     def model_io(self) -> dict[str, Any]:
         return {"input_size": self.config.value_dim + 2, "output_size": self.config.value_dim}
