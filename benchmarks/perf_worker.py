@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import torch
 
+from benchmarks import schema
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
 from benchmarks.models import build_model
@@ -61,7 +62,7 @@ def build(spec: dict[str, Any]) -> tuple[Any, torch.nn.Module, Any, Any, dict[st
         cfg = compose_config(overrides)
         config = resolved_config(cfg)
         task = build_task(config["task"], cfg.data_dir)
-        lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
+        lr = schema.learning_rate(cfg)
     except DataUnavailable as err:
         if not spec.get("synthetic_fallback"):
             raise

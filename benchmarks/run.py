@@ -182,7 +182,7 @@ def run(cfg: DictConfig) -> RunRecord:
             else build_model(config["model"], task.model_io())
     device = resolve_device(cfg.device)
     model.to(device)
-    lr = cfg.optim.lr if cfg.optim.lr is not None else cfg.task.lr
+    lr = schema.learning_rate(cfg)
     optimizer = make_optimizer(model, config["optim"], lr)
     pool = to_device(_eval_pool(task, budget, streams["eval"]), device)
     train_gen = torch.Generator().manual_seed(streams["train"])

@@ -44,3 +44,16 @@ def test_budget_without_the_task_names_the_file(tmp_path):
     cfg = compose_config(["task=binary_patterns_50", "budget=smoke", "~budget.tasks.binary_patterns_50"])
     with pytest.raises(ValueError, match="benchmarks/conf/budget/smoke.yaml"):
         run(cfg)
+
+
+def test_learning_rate_precedence_command_line_then_budget_then_task():
+    from benchmarks.schema import learning_rate, validate
+    task_only = compose_config(["task=image_memory", "model=plastic", "budget=smoke"])
+    assert learning_rate(task_only) == task_only.task.lr == 1e-4  # smoke sets no lr for the task
+    budget = compose_config(["task=image_memory", "model=plastic", "budget=quick"])
+    assert learning_rate(budget) == budget.budget.tasks.image_memory.lr == 3e-4
+    command_line = compose_config(["task=image_memory", "model=plastic", "budget=quick", "optim.lr=1e-5"])
+    assert learning_rate(command_line) == 1e-5
+    with pytest.raises(ValueError, match="lr=-1.0 must be > 0"):
+        validate(compose_config(["task=image_memory", "model=plastic", "budget=quick",
+                                 "budget.tasks.image_memory.lr=-1"]))
