@@ -64,4 +64,15 @@ def profile_counts(fn: Callable[[], Any]) -> dict[str, float]:
     for event in prof.events():
         if event.cpu_parent is None:
             visit(event)
+    totals["top_ops"] = top_ops(prof)
     return totals
+
+
+def top_ops(prof: Any, n: int = 8) -> list[dict[str, Any]]:
+    """Where the time goes: the ``n`` (op, input shapes) groups with the most self CPU time, with their share of
+    all self time. Under the profiler every op pays a few microseconds more, so small ops look heavier."""
+    groups = [g for g in prof.key_averages(group_by_input_shape=True) if g.self_cpu_time_total > 0]
+    total = sum(g.self_cpu_time_total for g in groups) or 1.0
+    groups.sort(key=lambda g: g.self_cpu_time_total, reverse=True)
+    return [{"op": g.key, "shapes": str(g.input_shapes)[:90], "calls": g.count,
+             "self_ms": g.self_cpu_time_total / 1e3, "share": g.self_cpu_time_total / total} for g in groups[:n]]

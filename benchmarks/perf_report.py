@@ -108,7 +108,26 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         value = "not measured" if t["value"] is None else f"{t['value']:.3g}{unit} ({t['row']})"
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         lines.append(f"| {t['target']} | {value} | {met} |")
+    lines += _profile_lines(report["rows"])
     path.write_text("\n".join(lines) + "\n")
+
+
+def _profile_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """For every row with a timed core step: the ops that took most of its self CPU time (one profiled step)."""
+    lines = []
+    for r in rows:
+        ops = (r.get("core") or {}).get("top_ops")
+        if r.get("status") != "ok" or not ops:
+            continue
+        if not lines:
+            lines = ["", "## Where the core step's time goes", "",
+                     "One forward + backward under torch.profiler: the (op, input shapes) groups with the most self "
+                     "CPU time and their share of it (the profiler adds a few microseconds per op, so many small "
+                     "ops weigh more here than in the timings above)."]
+        lines += ["", f"{r['name']}:", "", "| op | input shapes | calls | self ms | share |", "|---|---|---|---|---|"]
+        lines += [f"| {o['op']} | {o['shapes']} | {o['calls']} | {o['self_ms']:.1f} | {100 * o['share']:.0f}% |"
+                  for o in ops]
+    return lines
 
 
 def _load(values: list[float]) -> str:

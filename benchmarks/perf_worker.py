@@ -135,7 +135,8 @@ def core_step(step: Callable[[], None], sync: Callable[[], None], spec: dict[str
     counts = profile_counts(step)
     seconds = statistics.median(times)
     return {"s": seconds, "gflop": counts["flop"] / 1e9, "gbytes": counts["bytes"] / 1e9,
-            "gflop_per_s": counts["flop"] / 1e9 / seconds, "gbytes_per_s": counts["bytes"] / 1e9 / seconds}
+            "gflop_per_s": counts["flop"] / 1e9 / seconds, "gbytes_per_s": counts["bytes"] / 1e9 / seconds,
+            "top_ops": counts["top_ops"]}
 
 
 def measure_machine(quick: bool, threads: int) -> dict[str, float]:

@@ -22,10 +22,14 @@ def test_perf_runs_a_tiny_selection_and_writes_json_and_markdown(tmp_path):
         assert row["episodes_per_s"] > 0 and row["peak_rss_mb"] >= row["base_rss_mb"] > 0
         assert row["threads"] == 1 and row["model_config"]["impl"] in ("plain", "fast")
         assert row["core"]["gflop"] > 0 and row["core"]["gbytes"] > 0
+        ops = row["core"]["top_ops"]
+        assert 0 < len(ops) <= 8 and 0 < sum(o["share"] for o in ops) <= 1.0 + 1e-9
+        assert [o["self_ms"] for o in ops] == sorted((o["self_ms"] for o in ops), reverse=True)
     fast = rows["binary50/plastic/fast/b4"]
     assert fast["ratio"] == fast["episodes_per_s"] / rows["binary50/plastic/plain/b4"]["episodes_per_s"]
     assert len(written["targets"]) == len(TARGETS)
-    assert "binary50/plastic/fast/b4" in (tmp_path / "perf.md").read_text()
+    markdown = (tmp_path / "perf.md").read_text()
+    assert "binary50/plastic/fast/b4" in markdown and "## Where the core step's time goes" in markdown
 
 
 def test_a_row_without_its_task_is_not_available(tmp_path):
