@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from plastic.miconi_fast import fast_forward
+from plastic.miconi_fast import FastState, fast_forward
 
 RULES = ("hebb", "oja")
 ALPHA_MODES = ("free", "shared", "none")
@@ -154,18 +154,20 @@ class PlasticRecurrentNet(nn.Module):
         outputs, state = unroll(self.step, inputs, MiconiState(x, hebb))
         return outputs, state.x, state.hebb
 
-    def forward(self, inputs: Tensor, state: MiconiState | None = None) -> tuple[Tensor, MiconiState]:
+    def forward(self, inputs: Tensor, state: MiconiState | FastState | None = None
+                ) -> tuple[Tensor, MiconiState | FastState]:
         """Whole sequence. inputs: (T, B, input_size) -> (outputs (T, B, output_size), final state).
 
         ``impl="fast"`` (``"auto"`` for large N) runs ``plastic.miconi_fast.fast_forward``: the same values and
-        gradients, chunks of ``chunk`` steps, O(T/chunk) traces kept for backward, first-order backward only.
+        gradients, chunks of ``chunk`` steps, O(T/chunk) traces kept for backward, first-order backward only; its
+        final state is a ``FastState`` (``x``, ``hebb`` and unpacking as a ``MiconiState``; the trace is built
+        only when read).
         ``impl="plain"`` steps with ``step``; there, ``checkpoint_every = k > 0`` keeps only the state at every
         k-th step for backward and recomputes the steps in between: memory O(T/k + k) traces instead of O(T).
         """
         if self.uses_fast_path:
             x, hebb = state if state is not None else (self.w.new_zeros(inputs.shape[1], self.n_neurons), None)
-            outputs, x, hebb = fast_forward(self, inputs, x, hebb, self.chunk)
-            return outputs, MiconiState(x, hebb)
+            return fast_forward(self, inputs, x, hebb, self.chunk)
         state = state if state is not None else self.initial_state(inputs.shape[1])
         k = self.checkpoint_every
         if k <= 0 or not torch.is_grad_enabled():

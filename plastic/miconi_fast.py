@@ -45,15 +45,15 @@ from torch import Tensor
 from plastic.fast_ops import Deferred, chunk_end
 
 
-def fast_forward(net, inputs: Tensor, x: Tensor, hebb: Tensor | None,
-                 chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+def fast_forward(net, inputs: Tensor, x: Tensor, hebb: Tensor | None, chunk: int) -> tuple[Tensor, FastState]:
     """inputs: (T, B, input_size); x: (B, N); hebb: (B, N, N), or None for a zero trace (saves allocating
-    and scanning one) -> (outputs (T, B, output_size), x, hebb)."""
+    and scanning one) -> (outputs (T, B, output_size), final state). The final trace is built only if read
+    (``state.hebb``): a loss on the outputs alone never pays for the (B, N, N) tensor."""
     n_steps, batch = inputs.shape[:2]
     drives = net._drive(inputs.reshape(n_steps * batch, -1)).view(n_steps, batch, -1)  # (T, B, N)
     stepper = FastStepper(net, net._activate, x, hebb, chunk)
     xs = [stepper.step(drive) for drive in drives]
-    return torch.stack(xs)[..., : net.output_size], xs[-1], stepper.hebb()
+    return torch.stack(xs)[..., : net.output_size], FastState(stepper)
 
 
 def _is_zero(hebb: Tensor) -> bool:
@@ -81,6 +81,7 @@ class FastStepper:
             FreeTrace(net, hebb, self.batch) if self.free else SharedTrace(hebb, self.batch)
         self.t = chunk  # steps taken in the current chunk (a full "previous chunk" at the start)
         self.steps = 0  # steps taken in all
+        self._final: tuple[int, Tensor] | None = None  # (steps, trace) of the last hebb() call
         self.pending = False  # whether a chunk's steps are not folded into the trace yet
         self.w_mm = self.alpha_mm = None
         self.pres: list[Tensor] = []
@@ -132,10 +133,13 @@ class FastStepper:
         """The trace after the last step, (B, N, N); (B, 0, 0) for a non-plastic net."""
         if not self.plastic:
             return self.x.new_zeros(self.batch, 0, 0)
+        if self._final is not None and self._final[0] == self.steps:
+            return self._final[1]
         if self.pending:
             self._close(need_m=False)
             self.t = self.chunk  # the next step starts a chunk: the closed one's products are in the trace now
-        return self.trace.final(self.x)
+        self._final = (self.steps, self.trace.final(self.x))
+        return self._final[1]
 
 
 class FastState:
@@ -143,7 +147,8 @@ class FastState:
 
     It points into the running stepper, which advances in place, so each state can be stepped from once: a
     state that is no longer the newest raises instead of silently branching from the wrong point (branch with
-    ``impl="plain"``). ``x`` and ``hebb`` read like a ``MiconiState``'s."""
+    ``impl="plain"``). ``x`` and ``hebb`` read like a ``MiconiState``'s; the trace is materialised (once) when
+    ``hebb`` is first read."""
 
     def __init__(self, stepper: FastStepper) -> None:
         self.stepper, self.steps = stepper, stepper.steps

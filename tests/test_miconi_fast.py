@@ -156,3 +156,15 @@ def test_graph_is_freed_after_backward():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PlasticRecurrentNet(2, 2, **kwargs)
+
+
+@pytest.mark.parametrize("alpha", ["free", "shared"])
+def test_final_trace_is_built_only_when_read_and_once(alpha):
+    inputs, _, _ = episode(2, alpha=alpha)
+    net = make_net("fast", "hebb", alpha, chunk=4)
+    out, final = net(inputs)
+    assert final.stepper._final is None  # a loss on the outputs alone never builds the (B, N, N) trace
+    hebb = final.hebb
+    assert final.hebb is hebb  # read twice, built once
+    _, plain = make_net("plain", "hebb", alpha)(inputs)
+    torch.testing.assert_close(hebb, plain.hebb)
