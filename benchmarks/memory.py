@@ -1,15 +1,23 @@
 """Peak memory of one training update (sample, forward, backward, optimizer step), not of the whole process.
 
 ``ru_maxrss`` only ever grows: in a worker that already ran a bigger cell (joblib reuses processes) it reports
-that cell's peak. On Linux the kernel's high-water mark ``VmHWM`` can be reset to the current RSS by writing
+that cell's peak. The RSS also holds heap pages the allocator kept after earlier work (glibc does not hand freed
+memory back at once), so a peak read alone overstates what an update needs. On Linux the kernel's high-water mark ``VmHWM`` can be reset to the current RSS by writing
 ``5`` to ``/proc/self/clear_refs``; reset before an update and read after it, it is that update's own peak.
 Where the reset is refused (not Linux, or a locked-down /proc) the meter falls back to ``ru_maxrss`` and says so
 in ``method``, so a record never passes a process peak off as a per-update one. On CUDA the allocator's own
 peak (``max_memory_allocated``, reset per update) is recorded beside it. The reset also resets what
 ``ru_maxrss`` reports, so the meter keeps the process peak itself (``process_peak_rss_mb``).
+
+``update_need_mb``: on sampled updates (the first two, then every ``sample_every``-th) the meter first returns
+the allocator's free pages to the system (glibc ``malloc_trim``), so that update's growth above its starting RSS
+is the memory the update itself allocates. Sampled only because the update then page-faults its buffers in
+again (a few percent of that update's time).
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import re
 import resource
 import statistics
@@ -37,6 +45,16 @@ def _reset_hwm() -> bool:
     return True
 
 
+def _malloc_trim() -> bool:
+    """Hand the C heap's free pages back to the system (glibc); False where there is no malloc_trim."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)  # returns whether anything was released: either way the heap is trimmed now
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _process_peak_mb() -> float:
     """Peak RSS since the process started or since the last reset (``VmHWM``; ``ru_maxrss`` where absent)."""
     hwm = _status_mb("VmHWM")
@@ -46,8 +64,11 @@ def _process_peak_mb() -> float:
 class UpdateMemory:
     """Per-update peaks: ``start()`` before an update, ``stop()`` after it; ``summary()`` for the record."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, sample_every: int = 50) -> None:
         self.cuda = device.type == "cuda"
+        self.sample_every = sample_every
+        self.needs_mb: list[float] = []  # growth of the sampled updates, measured from a trimmed heap
+        self._sampled = False
         self.device = device
         self.process_peak_mb = _process_peak_mb()  # read before the first reset erases it
         self.method = "VmHWM reset per update" if _reset_hwm() and _status_mb("VmHWM") is not None \
@@ -60,6 +81,8 @@ class UpdateMemory:
     def start(self) -> None:
         if self.per_update:
             self.process_peak_mb = max(self.process_peak_mb, _process_peak_mb())  # e.g. evaluation's peak
+            n = len(self.peaks_mb)
+            self._sampled = (n < 2 or n % self.sample_every == 0) and _malloc_trim()
             _reset_hwm()
             self.before_mb.append(_status_mb("VmRSS") or 0.0)
         if self.cuda:
@@ -68,6 +91,8 @@ class UpdateMemory:
     def stop(self) -> None:
         self.peaks_mb.append(_process_peak_mb())  # since the last reset: this update's peak
         self.process_peak_mb = max(self.process_peak_mb, self.peaks_mb[-1])
+        if self._sampled:
+            self.needs_mb.append(self.peaks_mb[-1] - self.before_mb[-1])
         if self.cuda:
             self.cuda_peaks_mb.append(torch.cuda.max_memory_allocated(self.device) / 2**20)
 
@@ -80,6 +105,9 @@ class UpdateMemory:
         if self.before_mb:
             growth = [p - b for p, b in zip(self.peaks_mb, self.before_mb)]
             out["update_growth_mb"] = {"max": max(growth), "median": statistics.median(growth)}
+        if self.needs_mb:
+            out["update_need_mb"] = {"max": max(self.needs_mb), "median": statistics.median(self.needs_mb),
+                                     "sampled_updates": len(self.needs_mb)}
         if self.cuda_peaks_mb:
             out["update_cuda_max_allocated_mb"] = {"max": max(self.cuda_peaks_mb),
                                                    "median": statistics.median(self.cuda_peaks_mb)}

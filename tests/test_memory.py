@@ -41,3 +41,16 @@ def test_the_meter_keeps_the_process_peak_that_its_resets_erase_from_ru_maxrss()
     meter.start()
     meter.stop()
     assert meter.summary()["process_peak_rss_mb"] >= meter.summary()["update_peak_rss_mb"]["max"] + 250
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM reset and malloc_trim are Linux/glibc")
+def test_sampled_updates_measure_their_own_need_from_a_trimmed_heap():
+    meter = UpdateMemory(torch.device("cpu"), sample_every=3)
+    for _ in range(4):  # samples updates 0, 1 and 3
+        meter.start()
+        buffers = [torch.ones(2**18) for _ in range(40)]  # 40 MB of 1 MB tensors: heap pages glibc keeps
+        meter.stop()
+        del buffers
+    need = meter.summary()["update_need_mb"]
+    assert need["sampled_updates"] == 3
+    assert 30 <= need["median"] <= 80  # each sampled update re-faults its 40 MB after the trim
