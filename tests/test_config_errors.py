@@ -57,3 +57,22 @@ def test_learning_rate_precedence_command_line_then_budget_then_task():
     with pytest.raises(ValueError, match="lr=-1.0 must be > 0"):
         validate(compose_config(["task=image_memory", "model=plastic", "budget=quick",
                                  "budget.tasks.image_memory.lr=-1"]))
+
+
+@pytest.mark.parametrize("impl", ["foreach", "fused"])
+def test_adam_kernels_give_the_for_loop_update(impl):
+    import torch
+    from benchmarks.run import make_optimizer
+    optim = {"name": "adam", "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
+    params = []
+    for kernel in ("for_loop", impl):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(5, 3)
+        opt = make_optimizer(model, {**optim, "impl": kernel}, 1e-2)
+        for step in range(5):
+            model.zero_grad()
+            model(torch.randn(4, 5, generator=torch.Generator().manual_seed(step))).square().sum().backward()
+            opt.step()
+        params.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*params):
+        torch.testing.assert_close(a, b)
