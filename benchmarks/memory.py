@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import re
 import resource
 import statistics
@@ -45,17 +46,30 @@ def _reset_hwm() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    """The C library, loaded once (``find_library`` runs external tools)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def _malloc_trim() -> bool:
     """Hand the C heap's free pages back to the system (glibc); False where there is no malloc_trim."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)  # returns whether anything was released: either way the heap is trimmed now
-    except (OSError, AttributeError):
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
         return False
+    libc.malloc_trim(0)  # returns whether anything was released: either way the heap is trimmed now
     return True
 
 
-def _process_peak_mb() -> float:
+def rss_mb() -> float | None:
+    """Resident set size now (``VmRSS``), or None where /proc is not readable."""
+    return _status_mb("VmRSS")
+
+
+def process_peak_mb() -> float:
     """Peak RSS since the process started or since the last reset (``VmHWM``; ``ru_maxrss`` where absent)."""
     hwm = _status_mb("VmHWM")
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -70,26 +84,26 @@ class UpdateMemory:
         self.needs_mb: list[float] = []  # growth of the sampled updates, measured from a trimmed heap
         self._sampled = False
         self.device = device
-        self.process_peak_mb = _process_peak_mb()  # read before the first reset erases it
-        self.method = "VmHWM reset per update" if _reset_hwm() and _status_mb("VmHWM") is not None \
+        self.process_peak_mb = process_peak_mb()  # read before the first reset erases it
+        self.per_update = _reset_hwm() and _status_mb("VmHWM") is not None
+        self.method = "VmHWM reset per update" if self.per_update \
             else "ru_maxrss (process peak: no per-update reset on this system)"
-        self.per_update = self.method.startswith("VmHWM")
         self.peaks_mb: list[float] = []  # RSS peak of each update
         self.before_mb: list[float] = []  # RSS when each update started
         self.cuda_peaks_mb: list[float] = []
 
     def start(self) -> None:
         if self.per_update:
-            self.process_peak_mb = max(self.process_peak_mb, _process_peak_mb())  # e.g. evaluation's peak
+            self.process_peak_mb = max(self.process_peak_mb, process_peak_mb())  # e.g. evaluation's peak
             n = len(self.peaks_mb)
             self._sampled = (n < 2 or n % self.sample_every == 0) and _malloc_trim()
             _reset_hwm()
-            self.before_mb.append(_status_mb("VmRSS") or 0.0)
+            self.before_mb.append(rss_mb() or 0.0)
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def stop(self) -> None:
-        self.peaks_mb.append(_process_peak_mb())  # since the last reset: this update's peak
+        self.peaks_mb.append(process_peak_mb())  # since the last reset: this update's peak
         self.process_peak_mb = max(self.process_peak_mb, self.peaks_mb[-1])
         if self._sampled:
             self.needs_mb.append(self.peaks_mb[-1] - self.before_mb[-1])

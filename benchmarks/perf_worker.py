@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import statistics
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from benchmarks import schema
+from benchmarks import memory, schema
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
 from benchmarks.models import build_model
@@ -111,14 +110,14 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         optimizer.step()
 
-    base_rss = _rss_mb()
+    base_rss = memory.rss_mb()
     windows = time_windows(update, sync, spec["warmup"], spec["windows"], spec["min_window_s"])
     s_per_update = statistics.median(windows)
     result = {"status": "ok", "note": note, "batch": spec["batch"], "s_per_update": s_per_update,
               "episodes_per_s": spec["batch"] / s_per_update,
               "window_episodes_per_s": [spec["batch"] / w for w in windows],
               "n_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-              "base_rss_mb": base_rss, "peak_rss_mb": _peak_rss_mb(), "device": str(device),
+              "base_rss_mb": base_rss, "peak_rss_mb": memory.process_peak_mb(), "device": str(device),
               "threads": torch.get_num_threads(), "model_config": model_cfg}
     if device.type == "cuda":
         result["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
@@ -169,14 +168,6 @@ def _median_s(fn: Callable[[], Any], repeats: int) -> float:
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def available(spec: dict[str, Any]) -> str | None:

@@ -48,8 +48,7 @@ def build_task(task_cfg: dict[str, Any], data_dir: str | None = None) -> Any:
 
 def make_optimizer(model: torch.nn.Module, optim: dict[str, Any], lr: float) -> torch.optim.Optimizer:
     cls = torch.optim.Adam if optim["name"] == "adam" else torch.optim.AdamW
-    impl = optim.get("impl", "for_loop")
-    kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[impl]
+    kernels = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for_loop": {"foreach": False}}[optim["impl"]]
     return cls(model.parameters(), lr=lr, eps=optim["eps"], weight_decay=optim["weight_decay"],
                amsgrad=optim["amsgrad"], **kernels)
 

@@ -53,7 +53,7 @@ class PlasticRecurrentCore(nn.Module):
             raise ValueError(f"chunk={chunk} must be >= 1 (steps per chunk of the fast path)")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.impl, self.chunk = impl, chunk
-        self._ran: dict[str, str] = {}  # training batch size -> implementation that ran
+        self._ran: dict[str, str] = {}  # training batch size -> implementation it runs (set in initial_state)
         self.rule, self.alpha_mode = rule, alpha
         self.plastic = alpha != "none"
         self.i2h = nn.Linear(input_size, hidden_size)
@@ -61,6 +61,8 @@ class PlasticRecurrentCore(nn.Module):
                                     init_scale)
 
     def initial_state(self, batch_size: int) -> MiconiState:
+        if self.training:  # a training sequence starts here: note which path its batch size takes
+            self._ran[f"batch {batch_size}"] = "fast" if self.fast_for(batch_size) else "plain"
         n = self.hidden_size if self.plastic else 0
         return MiconiState(self.w.new_zeros(batch_size, self.hidden_size), self.w.new_zeros(batch_size, n, n))
 
@@ -75,17 +77,11 @@ class PlasticRecurrentCore(nn.Module):
     def step(self, inputs: Tensor, state: MiconiState | FastState) -> tuple[Tensor, MiconiState | FastState]:
         """One time step. inputs: (B, input_size) -> (h: (B, H), new state)."""
         if isinstance(state, FastState) or self.fast_for(state.x.shape[0]):
-            if isinstance(state, FastState):
-                stepper = state.current()
-            else:
-                stepper = FastStepper(self, _add_tanh, state.x, state.hebb, self.chunk)
-                if self.training:
-                    self._ran[f"batch {state.x.shape[0]}"] = "fast"
+            stepper = state.current() if isinstance(state, FastState) else \
+                FastStepper(self, _add_tanh, state.x, state.hebb, self.chunk)
             h = stepper.step(self.i2h(inputs))
             return h, FastState(stepper)
         h_prev, hebb = state
-        if self.training:
-            self._ran[f"batch {h_prev.shape[0]}"] = "plain"
         recurrent = h_prev @ self.w  # (B, H)
         if self.plastic:
             # shared alpha is a scalar: scale the plastic drive once instead of every (B, H, H) trace element
