@@ -1,6 +1,7 @@
 """Two autograd building blocks of the fast Miconi path (``plastic/miconi_fast.py``), written out because on a
-CPU a fresh N x N buffer costs page faults that dwarf its arithmetic (measured here: ~8 ms to write a new 4 MB
-tensor vs ~0.6 ms to update one in place), and autograd's generic backward allocates several per step.
+CPU every fresh N x N buffer is a full pass over memory (and, on a loaded machine, page faults: ~8 ms to write a
+new 4 MB tensor vs ~0.6 ms to update one in place, measured under load; ~0.35 ms idle), and autograd's generic
+backward allocates several per step.
 
 - ``Deferred``: ``y_i = a_i @ W`` for row blocks ``a_i`` computed one step at a time, where autograd would form
   one N x N outer product per step for ``W``'s gradient; here ``W``'s gradient is ``stack(a)^T @ stack(g)``,

@@ -2,8 +2,9 @@
 
 Why. The plain step (``PlasticRecurrentNet.step``) writes several fresh (B, N, N) tensors per time step
 (``alpha * hebb``, the outer product, the decayed trace, their sum) and autograd keeps them all: for N = 1001,
-~4 MB each and ~3 GB for one 106-step episode. On a CPU the step is bound by page faults on those fresh buffers,
-not by arithmetic, and its backward adds an N x N outer product per step for ``w``, ``alpha`` and ``hebb``.
+~4 MB each and ~3 GB for one 106-step episode. On a CPU the step is bound by memory traffic on those buffers
+(results/perf.md: the plain path runs at ~90-110% of the measured stream bandwidth), not by arithmetic, and its
+backward adds an N x N outer product per step for ``w``, ``alpha`` and ``hebb``.
 
 How. Both rules are linear in the trace with one decay per post-synaptic neuron::
 
@@ -22,18 +23,18 @@ O(T/k) traces instead of O(T) and the backward is memory-light without recomputa
 
 - Per-connection alpha: term A reads the materialised ``alpha * H0`` (B, N, N) each step. Reading it costs one
   pass over memory; rebuilding it from the chunk's outer products would cost t matrix products with ``alpha``,
-  so chunks stay short (``DEFAULT_CHUNK``: products with up to 16 rows cost about one read).
+  so chunks stay short (the net's ``chunk``, 16 by default: products with up to 16 rows cost about one read).
 - Shared alpha: no ``alpha`` between the factors, so the trace stays factored for the whole episode,
   ``H0 = P_hist^T @ V_hist`` (B, N, N) from the (B, t, N) history of pre and decayed post factors, and term A is
-  two thin batched products: no (B, N, N) tensor at all until the final state.
+  two thin batched products: no (B, N, N) tensor at all, unless the final state's trace is read.
 - ``w``, ``alpha`` and ``alpha * H0`` enter every step through ``plastic.fast_ops.Deferred``, so their gradients
   are one matrix product each instead of one N x N outer product per step.
 
-Why autograd and not a hand-written backward for the whole step: measured on the 1000-bit task (N = 1001,
-batch 1), ~75% of the fast path's time is six streamed reads of 4 MB matrices per step (``w``, ``alpha * H0``
-and ``alpha``, forward and backward), which any exact backward needs too; the rest is split between the chunk
-ends (already written out in ``plastic.fast_ops``) and small per-step ops. A hand-written backward would save
-part of that rest at the price of a second copy of the rule's derivative to keep correct.
+Where the time goes (results/perf.md, 1000-bit task, N = 1001, batch 1, idle machine): the one-row products
+with ``w`` and ``alpha * H0`` and the chunk's products with ``alpha`` (forward and backward) take ~40% of the
+self time; the rest is spread over the chunk ends' N x N passes (3-5% each) and many small per-step ops. Those
+reads are needed by any exact backward; what autograd adds is the small ops and the separate passes, which only
+a fused kernel (one pass over ``alpha * H0`` per step, forward and backward) would remove.
 
 Same values and gradients as the plain path (tests/test_miconi_fast.py). First-order backward only.
 """
