@@ -53,6 +53,7 @@ class Checkpointer:
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 train_gen: torch.Generator) -> TrainState | None:
         """The saved state, loaded into model/optimizer/generators; None when there is no checkpoint."""
+        self.remove_partial_writes()
         if self.every <= 0 or not self.path.exists():
             return None
         fix = f"delete {self.path} to train this cell from the start"
@@ -71,5 +72,18 @@ class Checkpointer:
         np.random.set_state(payload["np_random"])
         return TrainState(**payload["state"])
 
+    def partial_writes(self) -> list[Path]:
+        """Temporary files of this checkpoint's atomic saves; one outlives its writer only if that was killed."""
+        if not self.path.parent.is_dir():
+            return []
+        return sorted(self.path.parent.glob(f".{self.path.name}.*.tmp"))
+
+    def remove_partial_writes(self) -> None:
+        """A run killed mid-save (SIGKILL, power loss) leaves its temporary file; the checkpoint itself is whole
+        (os.replace is atomic). The next run of the same cell, which owns this path, removes the leftovers."""
+        for tmp in self.partial_writes():
+            tmp.unlink(missing_ok=True)
+
     def clear(self) -> None:
+        self.remove_partial_writes()
         self.path.unlink(missing_ok=True)

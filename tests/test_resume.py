@@ -35,10 +35,25 @@ def test_killed_run_resumes_to_the_identical_record(tmp_path):
     proc.wait()
     assert ckpt.exists(), "the run never wrote a checkpoint"
     assert not list(out.rglob("*.json")), "the run finished before it was killed: make it longer"
-    assert not list(out.rglob("*.tmp")), "a half-written file was left behind"
+    import torch
+    assert torch.load(ckpt, weights_only=False)["state"]["seen"] > 0, "the checkpoint is whole even if killed mid-save"
     resumed = run(cfg)
     assert comparable(resumed) == comparable(uninterrupted)
     assert not ckpt.exists(), "the checkpoint is removed once the record is written"
+    assert not list(out.rglob("*.tmp")), "a temporary file of a killed save outlived the resumed run"
+
+
+def test_resumed_run_removes_a_killed_save_s_temporary_file(tmp_path):
+    cfg = compose_config(OVERRIDES + [f"out_dir={tmp_path}"])
+    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt.parent.mkdir(parents=True)
+    partial = ckpt.parent / f".{ckpt.name}.abc123.tmp"
+    partial.write_bytes(b"PK\x03\x04half")
+    other = ckpt.parent / ".another-cell.pt.abc123.tmp"  # another cell's file: not this run's to remove
+    other.write_bytes(b"x")
+    run(cfg)
+    assert not partial.exists()
+    assert other.exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04truncated"])
