@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from baselines.maml import EpisodicMAML
+
 CONV_LAYERS = 4
 
 
@@ -82,40 +84,21 @@ class ProtoNetClassifier(nn.Module):
         return F.log_softmax(-distances, dim=-1)
 
 
-class MAMLClassifier(nn.Module):
-    """MAML (Finn et al. 2017) through ``learn2learn.algorithms.MAML``: backbone + linear ``n_way`` head,
-    adapted per episode by ``inner_steps`` SGD steps of rate ``inner_lr`` on the support cross-entropy;
-    ``first_order`` drops the second-order terms. ``test_inner_steps`` (None: same) is used in eval mode.
-    Episodes are adapted one at a time (each needs its own fast weights); evaluation under ``no_grad`` still
-    takes the inner gradients, first order, and returns detached outputs."""
+class MAMLClassifier(EpisodicMAML):
+    """MAML (Finn et al. 2017) through ``learn2learn.algorithms.MAML`` (``baselines.maml``): backbone + linear
+    ``n_way`` head, adapted per episode by ``inner_steps`` SGD steps of rate ``inner_lr`` on the support
+    cross-entropy; ``first_order`` drops the second-order terms. ``test_inner_steps`` (None: same) is used in
+    eval mode. Episodes are adapted one at a time (each needs its own fast weights); evaluation under
+    ``no_grad`` still takes the inner gradients, first order, and returns detached outputs."""
 
     loss_kind = "ce"
 
     def __init__(self, input_size: int, output_size: int, channels: int = 64, inner_steps: int = 1,
                  inner_lr: float = 0.4, first_order: bool = False, test_inner_steps: int | None = None) -> None:
-        super().__init__()
-        if inner_steps < 1 or (test_inner_steps is not None and test_inner_steps < 1):
-            raise ValueError("inner_steps and test_inner_steps must be >= 1")
-        if not inner_lr > 0:
-            raise ValueError(f"inner_lr={inner_lr} must be > 0")
-        import learn2learn as l2l  # imported here: it pulls in gym, which only MAML needs
-
         backbone = ConvBackbone(input_size, channels=channels)
-        self.maml = l2l.algorithms.MAML(nn.Sequential(backbone, nn.Linear(backbone.feature_size, output_size)),
-                                        lr=inner_lr, first_order=first_order)
-        self.inner_steps, self.first_order = inner_steps, first_order
-        self.test_inner_steps = test_inner_steps or inner_steps
+        super().__init__(nn.Sequential(backbone, nn.Linear(backbone.feature_size, output_size)), inner_steps,
+                         inner_lr, first_order, test_inner_steps)
 
     def classify(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
-        outer_grad = torch.is_grad_enabled()
-        steps = self.inner_steps if self.training else self.test_inner_steps
-        outputs = []
-        with torch.enable_grad():
-            for b in range(support.shape[0]):
-                learner = self.maml.clone()
-                for _ in range(steps):
-                    loss = F.cross_entropy(learner(support[b]), support_labels[b])
-                    learner.adapt(loss, first_order=self.first_order or not outer_grad)
-                log_probs = F.log_softmax(learner(query[b]), dim=-1)  # (Q, K)
-                outputs.append(log_probs if outer_grad else log_probs.detach())
-        return torch.stack(outputs)
+        return self.adapt_each(F.cross_entropy, support, support_labels, query,
+                               head=lambda logits: F.log_softmax(logits, dim=-1))  # (B, Q, K)
