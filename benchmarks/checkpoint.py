@@ -6,15 +6,15 @@ the curves so far. Resuming from it gives exactly the record an uninterrupted ru
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from benchmarks.atomic import atomic_torch_save, leftover_temps
 
 
 @dataclass
@@ -40,15 +40,7 @@ class Checkpointer:
             "train_gen": train_gen.get_state(), "torch_rng": torch.get_rng_state(), "py_random": random.getstate(),
             "np_random": np.random.get_state(), "state": asdict(state),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save(payload, self.path)
 
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 train_gen: torch.Generator) -> TrainState | None:
@@ -72,16 +64,10 @@ class Checkpointer:
         np.random.set_state(payload["np_random"])
         return TrainState(**payload["state"])
 
-    def partial_writes(self) -> list[Path]:
-        """Temporary files of this checkpoint's atomic saves; one outlives its writer only if that was killed."""
-        if not self.path.parent.is_dir():
-            return []
-        return sorted(self.path.parent.glob(f".{self.path.name}.*.tmp"))
-
     def remove_partial_writes(self) -> None:
-        """A run killed mid-save (SIGKILL, power loss) leaves its temporary file; the checkpoint itself is whole
-        (os.replace is atomic). The next run of the same cell, which owns this path, removes the leftovers."""
-        for tmp in self.partial_writes():
+        """A run killed mid-save leaves its temporary file beside a whole checkpoint; the next run of the same
+        cell, which owns this path, removes the leftovers."""
+        for tmp in leftover_temps(self.path):
             tmp.unlink(missing_ok=True)
 
     def clear(self) -> None:

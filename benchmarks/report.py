@@ -18,7 +18,8 @@ from omegaconf import OmegaConf
 from benchmarks import figures, tables
 from benchmarks.collect import Loaded, build_sections, load_dirs
 from benchmarks.published import PUBLISHED, judge_all, load_published
-from benchmarks.records import RunRecord, atomic_write_text
+from benchmarks.atomic import atomic_write_text
+from benchmarks.records import RunRecord
 from benchmarks.run import compose_config
 from benchmarks.summary import Summary, summarise
 

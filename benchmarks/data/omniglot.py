@@ -11,9 +11,7 @@ keyed by the content digest: sha256 over the sorted lines ``f"{relpath}  {md5(pn
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.atomic import atomic_torch_save
 from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, check_md5, extract_tree,
                                      find_archives, resolve_data_dir)
 
@@ -123,7 +122,7 @@ def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: b
             classes.append(folder.relative_to(root.parent).as_posix())
             images.append(np.stack([decode(png, image_size) for png in drawings(folder)]))
     tensor = torch.from_numpy(np.stack(images))  # (C, 20, S, S)
-    atomic_save({"images": tensor, "classes": classes}, path)
+    atomic_torch_save({"images": tensor, "classes": classes}, path)
     return OmniglotImages(tensor, classes, digests, sources)
 
 
@@ -137,14 +136,3 @@ def _load_cached(path: Path, n_classes: int, image_size: int) -> dict | None:
         return None
     ok = tuple(cached["images"].shape) == (n_classes, DRAWINGS, image_size, image_size)
     return cached if ok and len(cached["classes"]) == n_classes else None
-
-
-def atomic_save(obj: dict, path: Path) -> None:
-    """torch.save to a temporary file, then rename: readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
