@@ -1,7 +1,6 @@
 """Bad configs fail at compose time (or before training) with a message naming the key."""
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
-from omegaconf.errors import ConfigKeyError, ValidationError
 
 from benchmarks.run import compose_config, run
 
