@@ -22,7 +22,7 @@ from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
 from benchmarks.models import build_model
 from benchmarks.perf_counts import profile_counts
-from benchmarks.run import build_task, compose_config, make_optimizer, resolved_config
+from benchmarks.run import apply_update, build_task, compose_config, make_optimizer, resolved_config
 from benchmarks.tasks.base import Episode, SequenceTask
 from benchmarks.tasks import task_modules
 
@@ -104,11 +104,7 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
 
     def update() -> None:
         loss, _ = task.episode_loss(model, to_device(task.sample(spec["batch"], generator), device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
+        apply_update(model, optimizer, loss, cfg.optim.grad_clip)
 
     base_rss = memory.rss_mb()
     windows = time_windows(update, sync, spec["warmup"], spec["windows"], spec["min_window_s"])

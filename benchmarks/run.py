@@ -125,6 +125,16 @@ def checkpoint_path(cfg: DictConfig, config: dict[str, Any]) -> Path:
     return Path(cfg.out_dir) / ".checkpoints" / cell_path(cfg, config).relative_to(cfg.out_dir).with_suffix(".pt")
 
 
+def apply_update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                 grad_clip: float | None) -> None:
+    """One training update from ``loss``: backward, gradient-norm clipping (unless None), optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
 def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
           budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer,
           memory: UpdateMemory) -> TrainState:
@@ -143,11 +153,7 @@ def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.o
             print(f"[{label}] loss is {loss.item()} at episode {state.diverged_at}: run stopped, recorded as "
                   "diverged", file=sys.stderr, flush=True)
             break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
+        apply_update(model, optimizer, loss, cfg.optim.grad_clip)
         memory.stop()
         state.seen += n
         state.points.append({"episode": state.seen, **metrics})
