@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from plastic.duan_layers import ALPHA_INITS, PlasticLinear, cell_bound, lstm_cell, lstm_cell_backward
-from plastic.miconi import unroll
+from plastic.miconi import check_choice, unroll
 
 CELLS = ("rnn", "lstm")
 DUAN_RULES = ("hebbian", "gradient", "none")
@@ -64,11 +64,6 @@ class _Step(NamedTuple):
     o: Tensor  # (B, K) full readout
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"model.{name}={value!r} is not one of {allowed}; pick one of those")
-
-
 class DuanNet(nn.Module):
     """Encoder -> plastic RNN/LSTM cell -> readout, with per-episode fast weights in the state.
 
@@ -86,7 +81,7 @@ class DuanNet(nn.Module):
                                      ("internal_loss_norm", internal_loss_norm, LOSS_NORMS),
                                      ("alpha_init", alpha_init, ALPHA_INITS),
                                      ("fast_weights", fast_weights, FAST_WEIGHTS)):
-            _check_choice(name, value, allowed)
+            check_choice(name, value, allowed)
         if rule == "gradient" and grad_impl == "autograd" and fast_weights != "dense":
             raise ValueError("model.grad_impl='autograd' differentiates w.r.t. materialised fast weights: "
                              "set model.fast_weights: dense (or grad_impl: closed_form)")

@@ -36,9 +36,22 @@ class MiconiState(NamedTuple):
     hebb: Tensor  # (B, N, N) Hebbian trace; (B, 0, 0) for a non-plastic network
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    """A model option that must be one of ``allowed``; the error names the config key (``model.<name>``)."""
     if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not one of {allowed}; pick one of those")
+        raise ValueError(f"model.{name}={value!r} is not one of {allowed}; pick one of those")
+
+
+def check_plastic_options(rule: str, alpha: str, eta: float, init: str, alpha_init: str | None, impl: str,
+                          chunk: int) -> None:
+    """The options that the fully recurrent Miconi net and the Miconi core cell share."""
+    for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES), ("init", init, INITS),
+                                 ("alpha_init", alpha_init or init, INITS), ("impl", impl, IMPLS)):
+        check_choice(name, value, allowed)
+    if not 0.0 < eta <= 1.0:
+        raise ValueError(f"eta={eta} must lie in (0, 1]")
+    if chunk < 1:
+        raise ValueError(f"chunk={chunk} must be >= 1 (steps per chunk of the fast path)")
 
 
 def hebb_update(rule: str, hebb: Tensor, pre: Tensor, post: Tensor, eta: Tensor) -> Tensor:
@@ -85,16 +98,10 @@ class PlasticRecurrentNet(nn.Module):
         chunk: int = 16,
     ) -> None:
         super().__init__()
-        for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES),
-                                     ("coupling", coupling, COUPLINGS), ("init", init, INITS),
-                                     ("alpha_init", alpha_init or init, INITS), ("impl", impl, IMPLS)):
-            _check_choice(name, value, allowed)
-        if not 0.0 < eta <= 1.0:
-            raise ValueError(f"eta={eta} must lie in (0, 1]")
+        check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
+        check_choice("coupling", coupling, COUPLINGS)
         if input_size < 1 or output_size < 1 or extra_neurons < 0:
             raise ValueError("input_size and output_size must be >= 1 and extra_neurons >= 0")
-        if chunk < 1:
-            raise ValueError(f"chunk={chunk} must be >= 1 (steps per chunk of the fast path)")
         self.input_size, self.output_size = input_size, output_size
         self.rule, self.alpha_mode, self.coupling = rule, alpha, coupling
         self.input_scale, self.bias_neuron = input_scale, bias_neuron

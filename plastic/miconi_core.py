@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from plastic.miconi import (ALPHA_MODES, IMPLS, INITS, RULES, MiconiState, _check_choice, hebb_update,
-                            register_plastic_parameters, unroll)
+from plastic.miconi import (MiconiState, check_plastic_options, hebb_update, register_plastic_parameters,
+                            unroll)
 from plastic.miconi_fast import FastState, FastStepper
 
 AUTO_FAST_MIN_BATCH = 8
@@ -42,15 +42,9 @@ class PlasticRecurrentCore(nn.Module):
                  eta: float = 0.01, learn_eta: bool = True, init: str = "uniform", init_scale: float = 0.01,
                  alpha_init: str | None = None, impl: str = "auto", chunk: int = 16) -> None:
         super().__init__()
-        for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES), ("init", init, INITS),
-                                     ("alpha_init", alpha_init or init, INITS), ("impl", impl, IMPLS)):
-            _check_choice(name, value, allowed)
-        if not 0.0 < eta <= 1.0:
-            raise ValueError(f"eta={eta} must lie in (0, 1]")
+        check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size={input_size} and hidden_size={hidden_size} must be >= 1")
-        if chunk < 1:
-            raise ValueError(f"chunk={chunk} must be >= 1 (steps per chunk of the fast path)")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.impl, self.chunk = impl, chunk
         self._ran: dict[str, str] = {}  # training batch size -> implementation it runs (set in initial_state)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from plastic.miconi import INITS, RULES, _check_choice, hebb_update, register_plastic_parameters, unroll
+from plastic.miconi import INITS, RULES, check_choice, hebb_update, register_plastic_parameters, unroll
 
 HEAD_ALPHA_MODES = ("free", "shared")
 
@@ -36,7 +36,7 @@ class PlasticOutputLayer(nn.Module):
         super().__init__()
         for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, HEAD_ALPHA_MODES),
                                      ("init", init, INITS), ("alpha_init", alpha_init or init, INITS)):
-            _check_choice(name, value, allowed)
+            check_choice(name, value, allowed)
         if not 0.0 < eta <= 1.0:
             raise ValueError(f"eta={eta} must lie in (0, 1]")
         if in_features < 1 or out_features < 2:
