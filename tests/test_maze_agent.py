@@ -15,7 +15,7 @@ from plastic.miconi_core import PlasticRecurrentCore
 from tests.reference import miconi_step
 
 ARMS = ("plastic", "plastic_shared", "rnn", "lstm")
-PAPER_COUNTS = {"plastic": 22306, "rnn": 12305, "plastic_shared": 12307}  # PROTOCOLS.md, Task 4
+PAPER_COUNTS = {"plastic": 22306, "rnn": 12305, "plastic_shared": 12307}  # benchmarks/protocols.md, maze
 
 
 def make(model, *overrides):
@@ -61,9 +61,10 @@ def test_agent_forward_equals_stepping(model):
     assert whole.shape == (6, 3, 5)  # 4 action logits + value
 
 
+@pytest.mark.parametrize("inputs", ["paper_code", "batched"])  # both have 17 inputs: the same counts
 @pytest.mark.parametrize("model", ARMS)
-def test_parameter_counts(model):
-    _, agent, _ = make(model)
+def test_parameter_counts(model, inputs):
+    _, agent, _ = make(model, f"task.inputs={inputs}")
     n = sum(p.numel() for p in agent.parameters())
     if model in PAPER_COUNTS:
         assert n == PAPER_COUNTS[model]

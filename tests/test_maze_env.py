@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 import benchmarks.tasks.maze  # noqa: F401  (importing the task registers the environment)
 from benchmarks.envs.maze import ENV_ID, MOVES, BatchedMaze, MazeEnv, MazeLayout, MazeSpec, draw_square
 
-VARIANTS = [{}, {"inputs": "minimal"}, {"step_counter": "raw"}]
+VARIANTS = [{}, {"inputs": "minimal"}, {"inputs": "batched"}]
 CENTRE_PATCH = [1, 0, 1, 0, 0, 0, 1, 0, 1]  # pillars on the centre's four diagonals
 
 
@@ -83,22 +83,30 @@ def test_batched_equals_single_env_step_for_step(kwargs):
     assert all(r[3] for r in results)  # every single env truncated at the same step
 
 
-def test_observation_layout():
+def test_default_observation_is_the_paper_codes_raw_counter_and_no_action():
     env = MazeEnv()
     obs, _ = env.reset(seed=0)
     assert obs.shape == (17,) and obs.dtype == np.float32
     assert obs[:9].tolist() == CENTRE_PATCH
-    assert obs[9:].tolist() == [0, 1, 0, 0, 0, 0, 0, 0]  # unused, bias, counter, reward, no previous action
+    assert obs[9:].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]  # five zeros, reward, counter t = 0, bias
+    for t in range(1, 8):
+        obs, *_ = env.step(t % 4)
+        assert obs[15] == t and obs[16] == 1  # the raw counter t, not t / 250
+        assert obs[9:14].tolist() == [0] * 5  # no previous-action input anywhere
+    env.reset(seed=0)
     obs, *_ = env.step(2)  # left: (5, 5) -> (5, 4), between the pillars (4, 4) and (6, 4)
-    assert obs[:9].tolist() == [0, 1, 0, 0, 0, 0, 0, 1, 0]
+    assert obs[:9].tolist() == [0, 1, 0, 0, 0, 0, 0, 1, 0] and obs[14] == 0
+
+
+def test_batched_and_minimal_observation_layouts():
+    env = MazeEnv(inputs="batched")
+    obs, _ = env.reset(seed=0)
+    assert obs[:9].tolist() == CENTRE_PATCH
+    assert obs[9:].tolist() == [0, 1, 0, 0, 0, 0, 0, 0]  # unused, bias, counter, reward, no previous action
+    obs, *_ = env.step(2)
     assert obs[11] == np.float32(1 / 250) and obs[12] == 0 and obs[13:].tolist() == [0, 0, 1, 0]
     minimal, _ = MazeEnv(inputs="minimal").reset(seed=0)
     assert minimal.shape == (10,) and minimal[:9].tolist() == CENTRE_PATCH
-    env = MazeEnv(step_counter="raw")
-    env.reset(seed=0)
-    for _ in range(3):
-        obs, *_ = env.step(0)
-    assert obs[11] == 3.0
 
 
 def test_wall_bump_costs_and_stays():
@@ -107,7 +115,7 @@ def test_wall_bump_costs_and_stays():
     env.agent = (1, 1)
     env.goal = (9, 9)
     obs, reward, *_ , info = env.step(0)  # up into the border
-    assert reward == pytest.approx(-0.1) and info["agent"] == (1, 1) and obs[12] == np.float32(-0.1)
+    assert reward == pytest.approx(-0.1) and info["agent"] == (1, 1) and obs[14] == np.float32(-0.1)
     env.agent = (1, 2)
     _, reward, *_, info = env.step(1)  # down into the pillar (2, 2)
     assert reward == pytest.approx(-0.1) and info["agent"] == (1, 2)
@@ -123,7 +131,7 @@ def test_reaching_the_reward_pays_and_teleports():
         if env.layout.walls[env.agent]:
             continue
         obs, reward, *_, info = env.step(3)  # right, into the reward square
-        assert reward == 10.0 and obs[12] == 10.0
+        assert reward == 10.0 and obs[14] == 10.0
         assert info["agent"] != goal and not env.layout.walls[info["agent"]]
         assert info["goal"] == goal  # the reward stays where it is for the whole episode
 
@@ -156,7 +164,7 @@ def test_render_draws_walls_agent_and_goal():
 
 
 @pytest.mark.parametrize("key, value", [("size", 4), ("episode_steps", 0), ("reward_value", 0.0), ("inputs", "pixels"),
-                                        ("step_counter", "log")])
+                                        ("inputs", "reference")])
 def test_bad_spec_values_are_named(key, value):
     with pytest.raises(ValueError, match=key):
         MazeSpec(**{key: value})

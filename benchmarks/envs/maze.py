@@ -7,15 +7,20 @@ and teleports the agent to a random free square other than the reward's; moving 
 ``-wall_penalty`` (-0.1) and the agent stays. Episodes last ``episode_steps`` (250) steps; actions are absolute
 (0 up, 1 down, 2 left, 3 right).
 
-Observation (float32), ``inputs="reference"`` (17 values, the reference code's layout; the agents' parameter
-counts in PROTOCOLS.md need exactly these 17):
+Observation (float32), by ``inputs`` (the layouts are in ``OBS_LAYOUTS``):
+
+``"paper_code"`` (default; 17 values, the 2018 paper's code ``maze/maze.py``; the parameter counts the paper
+reports need exactly these 17 inputs, benchmarks/protocols.md, maze):
     [0:9]   3 x 3 neighbourhood centred on the agent, row-major, 1 = wall
-    [9]     always 0 (a slot the reference code leaves unused)
-    [10]    bias, always 1
-    [11]    step counter t / episode_steps (``step_counter="normalised"``, as in the reference code) or t (raw)
-    [12]    reward received at the previous step
+    [9:14]  always 0 (slots that code leaves unused; its previous-action line is commented out)
+    [14]    reward received at the previous step
+    [15]    raw step counter t (0 .. episode_steps - 1 while the agent acts)
+    [16]    bias, always 1
+``"batched"`` (17 values, the inputs of the same repository's later batched scripts ``maze/batch.py``: a
+normalised counter and the previous action; the order of the slots is this harness's own):
+    [0:9]   neighbourhood, [9] always 0, [10] bias 1, [11] t / episode_steps, [12] previous reward,
     [13:17] one-hot previous action (all zero at t = 0)
-``inputs="minimal"`` (10 values, the paper text): the neighbourhood and the previous reward.
+``"minimal"`` (10 values, the paper text): the neighbourhood and the previous reward.
 
 ``MazeEnv`` is the plain single-episode environment (numpy); ``BatchedMaze`` runs many episodes at once in
 torch for training and is tested step for step equal to ``MazeEnv`` with the same seeds. Both draw every random
@@ -34,12 +39,27 @@ from gymnasium.utils import seeding
 from torch import Tensor
 
 ENV_ID = "plasticbench/Maze-v0"
-INPUTS = ("reference", "minimal")
-STEP_COUNTERS = ("normalised", "raw")
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right as (d_row, d_col)
 N_ACTIONS = len(MOVES)
 COLOURS = {"wall": (60, 60, 70), "free": (235, 235, 225), "goal": (245, 190, 40), "agent": (40, 90, 200),
            "trail": (150, 180, 235)}
+
+
+@dataclass(frozen=True)
+class ObsLayout:
+    """Where each input sits in an observation; None = the layout has no such input."""
+    size: int
+    reward: int
+    bias: int | None = None
+    counter: int | None = None
+    normalised: bool = False  # counter = t / episode_steps (else the raw t)
+    action: int | None = None  # first slot of the previous action's one-hot
+
+
+OBS_LAYOUTS = {"paper_code": ObsLayout(17, reward=14, counter=15, bias=16),
+               "batched": ObsLayout(17, reward=12, bias=10, counter=11, normalised=True, action=13),
+               "minimal": ObsLayout(10, reward=9)}
+INPUTS = tuple(OBS_LAYOUTS)
 
 
 @dataclass(frozen=True)
@@ -48,8 +68,7 @@ class MazeSpec:
     episode_steps: int = 250  # steps per episode
     reward_value: float = 10.0  # reward for reaching the hidden square (then teleport)
     wall_penalty: float = 0.1  # subtracted when the agent walks into a wall (it stays)
-    inputs: str = "reference"  # observation layout: reference (17 values) | minimal (10: paper text)
-    step_counter: str = "normalised"  # reference layout's counter input: normalised (t / episode_steps) | raw (t)
+    inputs: str = "paper_code"  # observation: paper_code (17, raw counter) | batched (17, t/250 + action) | minimal
 
     def __post_init__(self) -> None:
         if self.size < 3 or self.size % 2 == 0:
@@ -62,12 +81,14 @@ class MazeSpec:
             raise ValueError(f"wall_penalty={self.wall_penalty} must be >= 0")
         if self.inputs not in INPUTS:
             raise ValueError(f"inputs={self.inputs!r} is not one of {INPUTS}")
-        if self.step_counter not in STEP_COUNTERS:
-            raise ValueError(f"step_counter={self.step_counter!r} is not one of {STEP_COUNTERS}")
+
+    @property
+    def layout(self) -> ObsLayout:
+        return OBS_LAYOUTS[self.inputs]
 
     @property
     def obs_size(self) -> int:
-        return 17 if self.inputs == "reference" else 10
+        return self.layout.size
 
 
 class MazeLayout:
@@ -94,13 +115,17 @@ def draw_square(rng: np.random.Generator, layout: MazeLayout, exclude: tuple[int
 
 
 def observation_bounds(spec: MazeSpec) -> tuple[np.ndarray, np.ndarray]:
-    rewards = (0.0, -spec.wall_penalty, spec.reward_value)
+    rewards, slots = (0.0, -spec.wall_penalty, spec.reward_value), spec.layout
+    # unused slots (0) and the bias (1) keep [0, 1]: gymnasium warns on low == high
     low, high = np.zeros(spec.obs_size, np.float32), np.ones(spec.obs_size, np.float32)
-    reward_slot = 12 if spec.inputs == "reference" else 9
-    low[reward_slot], high[reward_slot] = min(rewards), max(rewards)
-    if spec.inputs == "reference":  # the unused slot (0) and the bias (1) keep [0, 1]: gymnasium warns on low == high
-        high[11] = 1.0 if spec.step_counter == "normalised" else float(spec.episode_steps)
+    low[slots.reward], high[slots.reward] = min(rewards), max(rewards)
+    if slots.counter is not None and not slots.normalised:
+        high[slots.counter] = float(spec.episode_steps)  # the observation after the last step holds t = 250
     return low, high
+
+
+def counter_value(spec: MazeSpec, t: int) -> float:
+    return t / spec.episode_steps if spec.layout.normalised else float(t)
 
 
 def render_frame(layout: MazeLayout, agent: tuple[int, int], goal: tuple[int, int] | None,
@@ -166,16 +191,16 @@ class MazeEnv(gymnasium.Env):
 
     def _observation(self) -> np.ndarray:
         r, c = self.agent
-        obs = np.zeros(self.maze.obs_size, dtype=np.float32)
+        slots = self.maze.layout
+        obs = np.zeros(slots.size, dtype=np.float32)
         obs[:9] = self.layout.patches[r * self.layout.side + c]
-        if self.maze.inputs == "minimal":
-            obs[9] = self.prev_reward
-            return obs
-        obs[10] = 1.0
-        obs[11] = self.t / self.maze.episode_steps if self.maze.step_counter == "normalised" else self.t
-        obs[12] = self.prev_reward
-        if self.prev_action is not None:
-            obs[13 + self.prev_action] = 1.0
+        obs[slots.reward] = self.prev_reward
+        if slots.bias is not None:
+            obs[slots.bias] = 1.0
+        if slots.counter is not None:
+            obs[slots.counter] = counter_value(self.maze, self.t)
+        if slots.action is not None and self.prev_action is not None:
+            obs[slots.action + self.prev_action] = 1.0
         return obs
 
     def _info(self) -> dict:
@@ -218,18 +243,18 @@ class BatchedMaze:
         return self.observation(), reward
 
     def observation(self) -> Tensor:
-        s = self.spec
-        patch = self.patches[self.agent[:, 0] * self.layout.side + self.agent[:, 1]]  # (B, 9)
-        if s.inputs == "minimal":
-            return torch.cat([patch, self.prev_reward.unsqueeze(1)], dim=1)
-        counter = self.t / s.episode_steps if s.step_counter == "normalised" else float(self.t)
-        extra = torch.zeros(self.batch_size, 8)  # unused, bias, counter, previous reward, previous action (4)
-        extra[:, 1] = 1.0
-        extra[:, 2] = counter
-        extra[:, 3] = self.prev_reward
-        acted = (self.prev_action >= 0).nonzero().flatten()  # every episode after step 0
-        extra[acted, 4 + self.prev_action[acted]] = 1.0
-        return torch.cat([patch, extra], dim=1)
+        slots = self.spec.layout
+        obs = torch.zeros(self.batch_size, slots.size)
+        obs[:, :9] = self.patches[self.agent[:, 0] * self.layout.side + self.agent[:, 1]]
+        obs[:, slots.reward] = self.prev_reward
+        if slots.bias is not None:
+            obs[:, slots.bias] = 1.0
+        if slots.counter is not None:
+            obs[:, slots.counter] = counter_value(self.spec, self.t)
+        if slots.action is not None:
+            acted = (self.prev_action >= 0).nonzero().flatten()  # every episode after step 0
+            obs[acted, slots.action + self.prev_action[acted]] = 1.0
+        return obs
 
 
 if ENV_ID not in gymnasium.registry:

@@ -1,8 +1,8 @@
 """Maze exploration with A2C (Miconi et al. 2018, section 4.5) on the ``plasticbench/Maze-v0`` environment.
 
 Every episode hides a reward at a random free square of a fixed 9 x 9 grid maze; the agent starts at the centre,
-sees only its 3 x 3 neighbourhood, its previous reward (and, in the reference layout, a bias, a step counter and
-its previous action) and must find the reward, then return to it after every teleport. Score: total reward per
+sees only its 3 x 3 neighbourhood, its previous reward (and, in the 17-input layouts, a bias and a step counter;
+the ``batched`` layout also its previous action) and must find the reward, then return to it after every teleport. Score: total reward per
 episode (+10 per hit, -0.1 per wall bump), higher is better.
 
 Agent = a recurrent core + softmax policy head + value head (``benchmarks.a2c.ActorCritic``), trained by A2C.
@@ -40,8 +40,9 @@ class MazeConfig:
     episode_steps: int = 250  # steps per episode
     reward_value: float = 10.0  # reward for reaching the hidden square (the agent is then teleported)
     wall_penalty: float = 0.1  # subtracted when the agent walks into a wall (it stays)
-    inputs: str = "reference"  # observation: reference (17 values, reference code) | minimal (10, paper text)
-    step_counter: str = "normalised"  # counter input: normalised t / episode_steps (reference code) | raw t
+    # observation: paper_code (17: the 2018 code's view, zeros, previous reward, raw counter t, bias) | batched
+    # (17: the later batched scripts' t / episode_steps and previous-action one-hot) | minimal (10, paper text)
+    inputs: str = "paper_code"
     gamma: float = 0.9  # discount of the Monte-Carlo returns
     value_weight: float = 0.03  # weight of the value loss
     penalty: str = "sum_sq"  # policy regulariser: sum_sq (reference: + sum of squared probabilities) | entropy
