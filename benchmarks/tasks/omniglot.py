@@ -6,7 +6,7 @@ them, different from its labelled drawing. Score: the argmax at the query is the
 
 Every model sees the same episodes, the same backbone (``baselines.fewshot.ConvBackbone``) and the same image
 pipeline: the cached uint8 images (31x31), rotated per class by a random multiple of 90 degrees (redrawn each
-episode; training episodes only by default), scaled by ``to_unit`` (/255, the one function used for training
+episode; held-out episodes too, as the reference's test script does), scaled by ``to_unit`` (/255, the one function used for training
 and held-out episodes alike).
 
 Splits. ``paper``: the 964 + 659 classes merged (background then evaluation, each sorted by path), shuffled with
@@ -41,7 +41,7 @@ class OmniglotConfig:
     n_way: int = 5  # classes per episode (one labelled drawing each)
     image_size: int = 31  # side after resizing the 105x105 drawings (31 -> 15 -> 7 -> 3 -> 1 through the convs)
     rotate_train: bool = True  # paper augmentation: per class a random multiple of 90 degrees, every episode
-    rotate_test: bool = False  # the same rotation on held-out episodes
+    rotate_test: bool = True  # the same rotation on held-out episodes (as the reference's test script does)
     invert: bool = True  # ink = 1, background = 0 (the PNGs are black on white)
     download: bool = False  # when no copy is found, let torchvision download the official zips (needs internet)
 
