@@ -76,6 +76,11 @@ class PlasticRecurrentNet(nn.Module):
     ``AUTO_FAST_MIN_NEURONS`` neurons on, plain below. ``chunk``: steps of the fast path between materialised
     traces. ``checkpoint_every`` (recompute the plain path's steps in backward) applies to the plain path only:
     the fast path keeps O(T/chunk) traces without recomputing.
+
+    ``zero_alpha_diagonal`` (per-connection alpha only; a shared alpha has no diagonal): set alpha's diagonal
+    (each neuron's plasticity onto itself) to zero once, right after the draw, as the 1000-bit reference code
+    ``full.py`` does; it is trained like the rest afterwards. False keeps the drawn diagonal, as the simpler
+    reference ``simple.py`` does. Either way the random draws (and so every other initial weight) are the same.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class PlasticRecurrentNet(nn.Module):
         checkpoint_every: int = 0,
         impl: str = "auto",
         chunk: int = 16,
+        zero_alpha_diagonal: bool = True,
     ) -> None:
         super().__init__()
         check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
@@ -113,6 +119,9 @@ class PlasticRecurrentNet(nn.Module):
         n = self.n_neurons
         self.plastic = alpha != "none"
         register_plastic_parameters(self, (n, n), alpha, eta, learn_eta, init, alpha_init, init_scale)
+        if zero_alpha_diagonal and alpha == "free":
+            with torch.no_grad():
+                self.alpha.fill_diagonal_(0.0)
 
     @property
     def uses_fast_path(self) -> bool:

@@ -124,3 +124,15 @@ def test_bias_neuron_is_constant_input():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         PlasticRecurrentNet(2, 2, **kwargs)
+
+
+def test_alpha_diagonal_zeroed_once_at_init_by_default_as_the_1000_bit_code():
+    torch.manual_seed(3)
+    zeroed = PlasticRecurrentNet(6, 6, extra_neurons=2)
+    torch.manual_seed(3)
+    kept = PlasticRecurrentNet(6, 6, extra_neurons=2, zero_alpha_diagonal=False)
+    n = zeroed.n_neurons
+    off = ~torch.eye(n, dtype=torch.bool)
+    assert torch.all(zeroed.alpha.diagonal() == 0) and torch.all(kept.alpha.diagonal() != 0)
+    assert torch.equal(zeroed.alpha[off], kept.alpha[off]) and torch.equal(zeroed.w, kept.w)  # same draws
+    assert zeroed.alpha.requires_grad  # zeroed once, trained afterwards like every other entry

@@ -140,7 +140,7 @@ class Maze:
 
 
 # Keys of each family's config the maze agent does not use: they must keep their defaults (else: ValueError).
-UNUSED = {"miconi": ("coupling", "input_scale", "bias_neuron", "checkpoint_every"),
+UNUSED = {"miconi": ("coupling", "input_scale", "bias_neuron", "checkpoint_every", "zero_alpha_diagonal"),
           "rnn": ("coupling", "input_scale", "bias_neuron", "checkpoint_every"),
           "lstm": ("readout", "clamp_inputs")}
 

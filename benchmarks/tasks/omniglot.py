@@ -143,7 +143,8 @@ class Omniglot:
         """``miconi`` family -> backbone + plastic output layer; other families get (image side, n_way)."""
         if model_cfg["family"] != "miconi":
             return build_model(model_cfg, self.model_io())
-        unused = {"extra_neurons": 0, "coupling": "additive", "bias_neuron": False, "checkpoint_every": 0}
+        unused = {"extra_neurons": 0, "coupling": "additive", "bias_neuron": False, "checkpoint_every": 0,
+                  "zero_alpha_diagonal": True}
         for key, value in unused.items():
             if model_cfg.get(key, value) != value:
                 raise ValueError(f"model.{key}={model_cfg[key]!r} has no meaning for the Omniglot plastic layer; "
