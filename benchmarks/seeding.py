@@ -3,7 +3,8 @@
 Streams (each a numpy SeedSequence spawn key of stable CRC32 hashes):
 - ``init``:  (task, model, seed)  -> parameter initialisation
 - ``train``: (task, seed)         -> training episodes; the same for every model (common random numbers)
-- ``eval``:  (task,)              -> the held-out evaluation pool; the same for every model and every seed
+- ``eval``:  (task, seed)         -> the held-out evaluation pool: the same for every model of a seed (paired
+  comparisons), a different pool for every seed (so the seeds' scores pool over distinct test episodes)
 - ``bootstrap`` for the reporter: (task, model)
 """
 from __future__ import annotations
@@ -37,4 +38,4 @@ def numpy_generator(*parts: str | int) -> np.random.Generator:
 def run_streams(task: str, model: str, seed: int) -> dict[str, int]:
     """The seeds a run uses, recorded in its record."""
     return {"init": stream_seed("init", task, model, seed), "train": stream_seed("train", task, seed),
-            "eval": stream_seed("eval", task)}
+            "eval": stream_seed("eval", task, seed)}

@@ -76,7 +76,7 @@ def test_same_seed_identical_record_different_seed_differs(tmp_path):
     assert comparable(first) == comparable(again)
     assert first.config_hash == other.config_hash  # the seed is not part of the cell's identity
     assert first.curves["loss"] != other.curves["loss"]
-    assert first.seeds["eval"] == other.seeds["eval"]  # one evaluation pool for every seed
+    assert first.seeds["eval"] != other.seeds["eval"]  # each seed its own evaluation pool
     assert first.seeds["init"] != other.seeds["init"] and first.seeds["train"] != other.seeds["train"]
 
 
@@ -86,6 +86,29 @@ def test_models_share_training_episodes_and_evaluation_pool():
     from benchmarks.seeding import run_streams
     sa, sb = run_streams(a.task.name, a.model.name, 0), run_streams(b.task.name, b.model.name, 0)
     assert sa["train"] == sb["train"] and sa["eval"] == sb["eval"] and sa["init"] != sb["init"]
+
+
+@pytest.mark.parametrize("task_name", ["binary_patterns_50", "maze", "cue_reward"])
+def test_evaluation_pools_differ_between_seeds_and_match_between_models_of_a_seed(task_name):
+    from benchmarks.run import _eval_pool, build_task
+    from benchmarks.seeding import run_streams
+    cfg = compose_config([f"task={task_name}", "budget=smoke"])
+    task, budget = build_task(OmegaConf.to_container(cfg.task, resolve=True)), cfg.budget.tasks[task_name]
+
+    def plain(value):  # an episode batch (dataclass of tensors, dicts, lists) as comparable plain values
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        if isinstance(value, dict) or hasattr(value, "__dict__"):
+            return {k: plain(v) for k, v in sorted((value if isinstance(value, dict) else vars(value)).items())}
+        return value
+
+    def pool(model, seed):
+        return [plain(b) for b in _eval_pool(task, budget, run_streams(task_name, model, seed)["eval"])]
+
+    models = {"binary_patterns_50": ("plastic", "lstm"), "maze": ("plastic", "rnn"),
+              "cue_reward": ("duan_rnn_hebbian", "duan_rnn_nonplastic")}[task_name]
+    assert pool(models[0], 0) == pool(models[1], 0) and pool(models[0], 1) == pool(models[1], 1)
+    assert pool(models[0], 0) != pool(models[0], 1)
 
 
 def test_skip_existing_returns_the_stored_record(tmp_path):
