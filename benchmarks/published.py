@@ -1,11 +1,22 @@
 """Published results (benchmarks/published.yaml) and the rules that give each one a verdict against our runs.
 
-Verdicts: "reproduced", "not reproduced", "inconclusive" (the seeds cannot decide it), "not comparable" (another
-budget/protocol than the published number's), "no data" (no runs of the model), "context" (literature anchors).
+Every claim gets one of three outcomes when our runs can be set against it:
+
+- ``reproduced``: our runs show what the paper claims (ordering/threshold claims: significant at ALPHA in the
+  claimed direction; value claims: our estimate lies inside the published interval and our 95% interval is at
+  most twice as wide, so the seeds pin the value down about as precisely as the paper states it);
+- ``contradicted``: our runs show the opposite (ordering/threshold: significant at ALPHA in the other direction;
+  value: our 95% interval excludes the published one);
+- ``inconclusive``: neither; the reason says why (too few seeds, interval too wide, estimate outside the
+  published interval while our interval still overlaps it).
+
+Otherwise: "not comparable" (another budget/protocol than the published number's), "no data" (no runs of the
+model), "context" (literature anchors, no verdict).
 """
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +29,8 @@ from benchmarks.tables import fmt, fmt_interval
 
 PUBLISHED = Path(__file__).with_name("published.yaml")
 ALPHA = 0.05
+OUTCOMES = ("reproduced", "contradicted", "inconclusive")
+MAX_WIDTH_RATIO = 2.0  # value claims: our interval may be at most this many times as wide as the published one
 REQUIRED = {"interval_overlap": ("model", "value", "pm", "ci"), "near": ("model", "value", "interval"),
             "order": ("better", "worse"), "converges_within": ("model", "episodes"),
             "speedup": ("fast", "slow", "min_ratio"), "above": ("model", "value"), "anchor": ("model", "value")}
@@ -32,6 +45,8 @@ class ClaimResult:
     rule: str  # the rule that decides, in words
     verdict: str
     why: str = ""  # the reason for this verdict (e.g. which budget would be comparable)
+    p: float = math.nan  # ordering claims: one-sided exact p in the claimed direction
+    p_floor: float = math.nan  # ordering claims: the smallest p these seed counts can reach
 
 
 def load_published(path: str | Path = PUBLISHED) -> dict[str, Any]:
@@ -48,6 +63,9 @@ def load_published(path: str | Path = PUBLISHED) -> dict[str, Any]:
             absent = [k for k in ("id", "text", "pm_meaning", *REQUIRED[claim["rule"]]) if k not in claim]
             if absent:
                 raise ValueError(f"{where} ({claim.get('id')}) lacks {absent}")
+        bounds = spec.get("metric_range")
+        if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2 and bounds[0] < bounds[1]):
+            raise ValueError(f"{path}: {task}.metric_range={bounds!r} must be [low, high] with low < high")
         conv = spec.get("convergence")
         if conv is not None and not ({"metric", "window"} <= set(conv) and ("below" in conv) != ("above" in conv)):
             raise ValueError(f"{path}: {task}.convergence needs metric, window and exactly one of below/above")
@@ -56,16 +74,21 @@ def load_published(path: str | Path = PUBLISHED) -> dict[str, Any]:
 
 def rule_text(claim: dict[str, Any], lower_is_better: bool) -> str:
     c, sign = claim, "<" if lower_is_better else ">"
+    value = (f"reproduced if our {{est}} lies in {{rng}} and our 95% {{ci}} is at most {MAX_WIDTH_RATIO:g}x as wide; "
+             "contradicted if that interval excludes {rng}")
     return {
-        "interval_overlap": lambda: f"reproduced if our 95% {'pooled Wilson' if c.get('ci') == 'wilson' else 't'} "
-                                    f"CI overlaps {fmt(c['value'])} ± {fmt(c['pm'])}",
-        "near": lambda: f"reproduced if our median across seeds lies in [{fmt(c['interval'][0])}, "
-                        f"{fmt(c['interval'][1])}]",
+        "interval_overlap": lambda: value.format(est="estimate", ci="pooled Wilson CI" if c.get("ci") == "wilson"
+                                                 else "t CI", rng=f"{fmt(c['value'])} ± {fmt(c['pm'])}"),
+        "near": lambda: value.format(est="median across seeds", ci="order-statistic CI of the median",
+                                     rng=f"[{fmt(c['interval'][0])}, {fmt(c['interval'][1])}]"),
         "order": lambda: f"reproduced if {c['better']} {sign} {c['worse']} with one-sided exact Mann-Whitney "
-                         f"p ≤ {ALPHA}",
-        "converges_within": lambda: f"reproduced if the Kaplan-Meier median convergence episode ≤ {c['episodes']}",
-        "speedup": lambda: f"reproduced if median episodes to converge {c['slow']} / {c['fast']} ≥ {c['min_ratio']}",
-        "above": lambda: f"reproduced if the lower end of our 95% t CI > {fmt(c['value'])}",
+                         f"p ≤ {ALPHA}; contradicted if the opposite one-sided p ≤ {ALPHA}",
+        "converges_within": lambda: f"reproduced if the Kaplan-Meier median convergence episode ≤ {c['episodes']}; "
+                                    f"contradicted if a one-sided sign test (p ≤ {ALPHA}) puts the median beyond it",
+        "speedup": lambda: f"reproduced if median episodes to converge {c['slow']} / {c['fast']} ≥ {c['min_ratio']}; "
+                           f"contradicted if even the ratio of the medians' CI ends is below it",
+        "above": lambda: f"reproduced if the lower end of our 95% t CI > {fmt(c['value'])}; contradicted if its "
+                         f"upper end < {fmt(c['value'])}",
         "anchor": lambda: "context only: different split/protocol, no verdict",
     }[c["rule"]]()
 
@@ -110,6 +133,33 @@ def _set(result: ClaimResult, verdict: str, why: str = "") -> None:
         result.verdict, result.why = verdict, why
 
 
+def judge_value(estimate: float, ci: stats.Interval, low: float, high: float) -> tuple[str, str]:
+    """A value claim [low, high] against our estimate and 95% interval: (outcome, reason)."""
+    if math.isnan(ci.low) or math.isnan(ci.high):
+        return "inconclusive", f"our interval is undefined ({ci.note})"
+    if ci.high < low or ci.low > high:
+        return "contradicted", "our 95% interval excludes the published one"
+    if not low <= estimate <= high:
+        return "inconclusive", "our estimate lies outside the published interval, our 95% interval overlaps it"
+    if ci.high - ci.low > MAX_WIDTH_RATIO * (high - low):
+        return "inconclusive", (f"our 95% interval is {fmt((ci.high - ci.low) / (high - low))}x as wide as the "
+                                f"published one: too few seeds or episodes to pin the value")
+    return "reproduced", ""
+
+
+def judge_order(p_claimed: float, p_opposite: float, floor: float) -> tuple[str, str]:
+    """An ordering claim from its two one-sided exact p-values and the smallest p the seeds can reach."""
+    if p_claimed <= ALPHA:
+        return "reproduced", "p sits on the floor: the strongest result these seeds can give" \
+            if p_claimed <= floor else ""
+    if p_opposite <= ALPHA:
+        return "contradicted", "significant in the opposite direction" + \
+            (" (p on the floor)" if p_opposite <= floor else "")
+    if floor > ALPHA:
+        return "inconclusive", f"these seeds cannot reach p ≤ {ALPHA}: the smallest attainable p is {fmt(floor)}"
+    return "inconclusive", f"not significant in either direction at {ALPHA}"
+
+
 def _judge_interval(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
     row, why = _one(summary, claim["model"])
     if row is None:
@@ -117,21 +167,21 @@ def _judge_interval(summary: Summary, claim: dict[str, Any], result: ClaimResult
     wilson = claim["ci"] == "wilson"
     if wilson and row.wilson is None:
         return _set(result, "no data", "no pooled Wilson interval for these records")
-    ci = row.wilson[2] if wilson else row.t_ci
-    result.ours = f"{fmt(row.mean)} {fmt_interval(ci)} ({'pooled Wilson' if wilson else '95% t'}, n={len(row.values)})"
-    if math.isnan(ci.low):
-        return _set(result, "inconclusive", f"our CI is undefined ({ci.note})")
-    lo, hi = claim["value"] - claim["pm"], claim["value"] + claim["pm"]
-    _set(result, "reproduced" if ci.low <= hi and lo <= ci.high else "not reproduced")
+    k, n, ci = row.wilson if wilson else (None, None, row.t_ci)
+    estimate = k / n if wilson and n else row.mean
+    result.ours = (f"{fmt(estimate)} {fmt_interval(ci)} ("
+                   + (f"pooled Wilson over {n} distinct test episodes, {len(row.values)} seeds)" if wilson
+                      else f"95% t, n={len(row.values)})"))
+    _set(result, *judge_value(estimate, ci, claim["value"] - claim["pm"], claim["value"] + claim["pm"]))
 
 
 def _judge_near(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
     row, why = _one(summary, claim["model"])
     if row is None:
         return _set(result, "no data", why)
-    result.ours = f"median {fmt(row.median)} (n={len(row.values)})"
-    lo, hi = claim["interval"]
-    _set(result, "reproduced" if lo <= row.median <= hi else "not reproduced")
+    ci = stats.median_interval(row.values)
+    result.ours = f"median {fmt(row.median)}, 95% CI {fmt_interval(ci)} (n={len(row.values)})"
+    _set(result, *judge_value(row.median, ci, *claim["interval"]))
 
 
 def _judge_order(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
@@ -139,19 +189,14 @@ def _judge_order(summary: Summary, claim: dict[str, Any], result: ClaimResult) -
     worse, why_w = _one(summary, claim["worse"])
     if better is None or worse is None:
         return _set(result, "no data", why_b or why_w)
-    alternative = "less" if summary.section.lower_is_better else "greater"
-    p = stats.mann_whitney(better.values, worse.values, alternative)
+    claimed, opposite = ("less", "greater") if summary.section.lower_is_better else ("greater", "less")
+    result.p = stats.mann_whitney(better.values, worse.values, claimed)
+    result.p_floor = stats.smallest_p(len(better.values), len(worse.values))
     prob = stats.prob_improvement(better.values, worse.values, summary.section.lower_is_better)
-    result.ours = (f"{fmt(better.mean)} vs {fmt(worse.mean)} (means); one-sided p = {fmt(p)}, "
+    floor_mark = " (= smallest attainable)" if result.p <= result.p_floor else ""
+    result.ours = (f"{fmt(better.mean)} vs {fmt(worse.mean)} (means); one-sided p = {fmt(result.p)}{floor_mark}, "
                    f"P({claim['better']} better) = {fmt(prob)}")
-    smallest = 1 / math.comb(len(better.values) + len(worse.values), len(better.values))
-    if p <= ALPHA:
-        _set(result, "reproduced")
-    elif smallest > ALPHA:
-        _set(result, "inconclusive", f"with {len(better.values)} and {len(worse.values)} seeds the smallest "
-                                     f"attainable p is {fmt(smallest)}")
-    else:
-        _set(result, "not reproduced")
+    _set(result, *judge_order(result.p, stats.mann_whitney(better.values, worse.values, opposite), result.p_floor))
 
 
 def _judge_converges(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
@@ -161,11 +206,18 @@ def _judge_converges(summary: Summary, claim: dict[str, Any], result: ClaimResul
     km, limit = row.survival, claim["episodes"]
     result.ours = (f"KM median {fmt(km.median)} episodes, 95% CI {fmt_interval(km.median_ci)}, "
                    if not math.isnan(km.median) else "KM median not reached, ") + f"{km.converged}/{km.n} converged"
-    if not math.isnan(km.median):
-        return _set(result, "reproduced" if km.median <= limit else "not reproduced")
-    if max(row.conv_times) >= limit:
-        return _set(result, "not reproduced", f"more than half the runs unconverged at episode {limit}")
-    _set(result, "not comparable", f"runs end at {fmt(max(row.conv_times))} episodes, before {limit}")
+    if not math.isnan(km.median) and km.median <= limit:
+        return _set(result, "reproduced")
+    if max(row.conv_times) < limit:
+        return _set(result, "not comparable", f"runs end at {fmt(max(row.conv_times))} episodes, before {limit}")
+    # the claim says at least half the runs converge by `limit`; every run here was followed at least that far
+    by_limit = sum(t <= limit and r for t, r in zip(row.conv_times, row.conv_reached))
+    p = stats.sign_test_at_most(by_limit, len(row.conv_times))
+    if p <= ALPHA:
+        return _set(result, "contradicted", f"{by_limit}/{len(row.conv_times)} runs converged by episode {limit}: "
+                                            f"one-sided sign test p = {fmt(p)}")
+    _set(result, "inconclusive", f"median beyond {limit} but {by_limit}/{len(row.conv_times)} converged by then "
+                                 f"gives sign-test p = {fmt(p)} > {ALPHA}")
 
 
 def _judge_speedup(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
@@ -180,8 +232,12 @@ def _judge_speedup(summary: Summary, claim: dict[str, Any], result: ClaimResult)
         return _set(result, "inconclusive", f"{claim['fast']} median not reached")
     if ratio >= claim["min_ratio"]:
         return _set(result, "reproduced")
-    _set(result, "not reproduced" if kind == "exact" else "not comparable",
-         "" if kind == "exact" else f"budget too short to bound the ratio above {claim['min_ratio']}")
+    if kind == "lower bound":
+        return _set(result, "not comparable", f"budget too short to bound the ratio above {claim['min_ratio']}")
+    highest = slow.survival.median_ci.high / fast.survival.median_ci.low
+    if highest < claim["min_ratio"]:
+        return _set(result, "contradicted", f"even the ratio of the medians' CI ends is {fmt(highest)}x")
+    _set(result, "inconclusive", "the medians' CIs leave room for the published ratio")
 
 
 def _judge_above(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
@@ -191,13 +247,28 @@ def _judge_above(summary: Summary, claim: dict[str, Any], result: ClaimResult) -
     result.ours = f"{fmt(row.mean)} {fmt_interval(row.t_ci)} (95% t, n={len(row.values)})"
     if math.isnan(row.t_ci.low):
         return _set(result, "inconclusive", f"our CI is undefined ({row.t_ci.note})")
-    _set(result, "reproduced" if row.t_ci.low > claim["value"] else "not reproduced")
+    if row.t_ci.low > claim["value"]:
+        return _set(result, "reproduced")
+    if row.t_ci.high < claim["value"]:
+        return _set(result, "contradicted", f"our 95% t CI lies below {fmt(claim['value'])}")
+    _set(result, "inconclusive", f"our 95% t CI contains {fmt(claim['value'])}")
 
 
 def _judge_anchor(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
     row, _ = _one(summary, claim["model"])
     result.ours = f"{fmt(row.mean)} {fmt_interval(row.t_ci)} (95% t, n={len(row.values)})" if row else "not run"
     result.verdict = "context"
+
+
+def ordering_families(summaries: list[Summary]) -> dict[str, list[tuple[str, ClaimResult, float]]]:
+    """Per budget, its family of judged ordering claims (all tasks): (task, result, Holm-adjusted p)."""
+    families: dict[str, list[tuple[str, ClaimResult]]] = defaultdict(list)
+    for summary in summaries:
+        for c in summary.claims:
+            if c.claim["rule"] == "order" and c.verdict in OUTCOMES and not math.isnan(c.p):
+                families[summary.section.budget].append((summary.section.task, c))
+    return {budget: [(task, c, adjusted) for (task, c), adjusted in zip(members, stats.holm([c.p for _, c in members]))]
+            for budget, members in sorted(families.items())}
 
 
 _JUDGES = {"interval_overlap": _judge_interval, "near": _judge_near, "order": _judge_order,

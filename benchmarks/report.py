@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from benchmarks import figures, tables
 from benchmarks.collect import Loaded, build_sections, load_dirs
-from benchmarks.published import PUBLISHED, judge_all, load_published
+from benchmarks.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
 from benchmarks.atomic import atomic_write_text
 from benchmarks.records import RunRecord
 from benchmarks.run import compose_config
@@ -36,9 +36,12 @@ How to read the tables (every interval is 95%):
   undefined with one seed.
 - **95% bootstrap CI across seeds**: BCa bootstrap of the mean over seeds (scipy.stats.bootstrap, 9,999
   resamples, numpy Generator from the seeding stream ("bootstrap", task, model)); † marks the percentile
-  bootstrap, used when BCa is undefined (e.g. identical scores); undefined with one seed.
+  bootstrap, used when BCa is undefined (e.g. identical scores). Not computed below 5 seeds: a bootstrap over
+  fewer seeds cannot reach beyond their range (3 seeds: 10 distinct resample means) and covers far less than
+  95%; the t interval is the one to read there.
 - **pooled Wilson 95% CI** (accuracy metrics): Wilson score interval of k correct out of n test episodes pooled
-  over seeds, k = Σ round(accuracy · eval episodes); this is what a paper's pooled binomial ± compares with.
+  over seeds, k = Σ round(accuracy · eval episodes); every seed has its own evaluation pool, so the n episodes
+  are distinct; this is what a paper's pooled binomial ± compares with.
 - **Convergence**: the first training episode at which the training metric, moving-averaged over the task's
   window, meets the task's criterion (benchmarks/published.yaml); runs that never do are right-censored at
   their budget. Kaplan-Meier median (smallest episode with S ≤ 0.5) with the 95% CI read off the log-log
@@ -46,9 +49,19 @@ How to read the tables (every interval is 95%):
   a lower bound when the model's median is not reached, undefined when the reference's is not.
 - **Pairwise**: Mann-Whitney U p (two-sided; exact permutation distribution with ties for small samples)
   and the probability of improvement P(A better than B) + P(tie)/2 over all seed pairs.
-- **Verdicts** (benchmarks/published.yaml states the rule of each claim): reproduced / not reproduced /
-  inconclusive (the seeds cannot decide) / not comparable (other budget or protocol than the paper's: a quick
-  run can only test orderings) / no data / context (literature anchors, different splits).
+- **Verdicts** (benchmarks/published.yaml states the rule of each claim), three outcomes:
+  *reproduced* / *contradicted* / *inconclusive*. Ordering claims: one-sided exact Mann-Whitney p ≤ 0.05 in the
+  claimed direction = reproduced, in the opposite direction = contradicted, otherwise inconclusive. With n and m
+  seeds the smallest attainable one-sided p is 1 / C(n + m, n) (3 vs 3 seeds: 0.05); a p on that floor is marked:
+  it is the strongest result those seeds can give. Each budget's ordering claims are one family, shown with
+  Holm-adjusted p. Value claims: contradicted when our 95% interval excludes the published one; reproduced when
+  our estimate lies inside the published interval and our interval is at most twice as wide (overlap alone would
+  let a wide interval from few seeds "reproduce" anything); inconclusive otherwise. Also: not comparable (other
+  budget or protocol than the paper's: a quick run can only test orderings) / no data / context (literature
+  anchors, different splits).
+- **Bounded metrics** (error rates, accuracies; `metric_range` in benchmarks/published.yaml): the t interval is
+  clipped to the range (method "t, clipped"); the true mean lies in the range, so clipping never lowers the
+  coverage. Bootstrap and Wilson intervals stay in the range by construction.
 """
 
 
@@ -114,6 +127,24 @@ def headline(summaries: list[Summary]) -> str:
         text += "\nPublished claims (rules and details in results/REPORT.md):\n\n"
         text += tables.to_markdown((claims[0], claims[1:]))
     return text
+
+
+def families_markdown(summaries: list[Summary]) -> str:
+    """Each budget's ordering claims as one family: raw one-sided p, its floor, and Holm-adjusted p."""
+    parts = []
+    for budget, members in ordering_families(summaries).items():
+        floors = sorted({tables.fmt(c.p_floor) for _, c, _ in members})
+        held = sum(adjusted <= ALPHA for *_, adjusted in members)
+        parts += [f"Budget {budget}: {len(members)} ordering claims; smallest one-sided p these seeds can reach: "
+                  f"{', '.join(floors)}; {held} of {len(members)} stay at p ≤ {ALPHA} after Holm's adjustment "
+                  f"over the family.\n",
+                  tables.to_markdown((["Task", "Claim", "One-sided p", "Smallest attainable p", "Holm-adjusted p",
+                                       "Verdict"],
+                                      [[task, c.claim["id"], tables.fmt(c.p) + (" (on the floor)" if c.p <= c.p_floor
+                                                                                else ""),
+                                        tables.fmt(c.p_floor), tables.fmt(adjusted), c.verdict]
+                                       for task, c, adjusted in members]))]
+    return "## Ordering claims per budget (one family each, Holm)\n\n" + "\n".join(parts) if parts else ""
 
 
 def problems_markdown(loaded: Loaded) -> str:
@@ -207,7 +238,7 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
         written.update(write_task_tables(task, group, out / "tables"))
     text = headline(summaries)
     perf = out / "perf.md"
-    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, "## Tasks\n", *body,
+    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, families_markdown(summaries), "## Tasks\n", *body,
               missing_cells(loaded.records, experiment), problems_markdown(loaded),
               "## Performance\n\n" + perf.read_text() if perf.exists() else ""]
     if not summaries:

@@ -70,9 +70,9 @@ def _wilson(cell: Cell, values: list[float], notes: list[str]) -> tuple[int, int
         return None
 
 
-def row_stats(cell: Cell, pooled_wilson: bool, notes: list[str]) -> Row:
+def row_stats(cell: Cell, pooled_wilson: bool, notes: list[str], bounds: tuple[float, float] | None = None) -> Row:
     values = [float(r.final[r.primary_metric]) for _, r in cell.runs]
-    mean, t_ci = stats.t_interval(values)
+    mean, t_ci = stats.t_interval(values, bounds=bounds)
     boot = stats.bootstrap_interval(values, numpy_generator("bootstrap", cell.task, cell.model))
     return Row(cell=cell, seeds=[r.seed for _, r in cell.runs], values=values, mean=mean, t_ci=t_ci, boot_ci=boot,
                median=float(np.median(values)), wilson=_wilson(cell, values, notes) if pooled_wilson else None,
@@ -108,7 +108,8 @@ def compare_to_reference(rows: list[Row], reference: Row) -> None:
 
 def summarise(section: Section, spec: dict[str, Any]) -> Summary:
     notes = list(section.notes)
-    rows = [row_stats(cell, bool(spec.get("pooled_wilson")), notes) for cell in section.cells]
+    bounds = tuple(spec["metric_range"]) if "metric_range" in spec else None
+    rows = [row_stats(cell, bool(spec.get("pooled_wilson")), notes, bounds) for cell in section.cells]
     reference_name = spec.get("reference_model", "plastic")
     reference = next((r for r in rows if r.cell.model == reference_name), None)
     criterion = spec.get("convergence")

@@ -24,7 +24,8 @@ def fmt(x: Any, nan: str = "n/a", digits: int = 4) -> str:
 def fmt_interval(ci: Any, unit: str = "") -> str:
     if math.isnan(ci.low) and math.isnan(ci.high):
         return f"undefined ({ci.note})" if ci.note else "undefined"
-    return f"[{fmt(ci.low, '?')}, {fmt(ci.high, 'not reached')}]"
+    clipped = " (clipped to range)" if ci.method.endswith("clipped") else ""
+    return f"[{fmt(ci.low, '?')}, {fmt(ci.high, 'not reached')}]{clipped}"
 
 
 def _values(values: list[int]) -> str:

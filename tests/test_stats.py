@@ -47,14 +47,35 @@ def test_bootstrap_bca_equals_scipy_and_is_reproducible():
 
 
 def test_bootstrap_identical_scores_fall_back_to_percentile():
-    ci = stats.bootstrap_interval([0.25, 0.25, 0.25], np.random.default_rng(0))
+    ci = stats.bootstrap_interval([0.25] * 5, np.random.default_rng(0))
     assert (ci.low, ci.high, ci.method) == (0.25, 0.25, "percentile")
     assert "BCa undefined" in ci.note
 
 
-def test_bootstrap_single_seed_is_undefined():
-    ci = stats.bootstrap_interval([0.25], np.random.default_rng(0))
-    assert math.isnan(ci.low) and ci.method == "undefined" and "2 seeds" in ci.note
+@pytest.mark.parametrize("n", [1, 3, 4])
+def test_no_bootstrap_below_five_seeds(n):
+    ci = stats.bootstrap_interval([0.1 * k for k in range(n)], np.random.default_rng(0))
+    assert math.isnan(ci.low) and ci.method == "undefined" and "below 5 seeds" in ci.note
+
+
+def test_t_interval_of_a_bounded_metric_stays_in_its_range():
+    mean, ci = stats.t_interval([0.0, 0.01, 0.03], bounds=(0.0, 1.0))
+    plain = stats.t_interval([0.0, 0.01, 0.03])[1]
+    assert plain.low < 0 and (ci.low, ci.high, ci.method) == (0.0, plain.high, "t, clipped")
+    assert stats.t_interval([0.4, 0.5, 0.6], bounds=(0.0, 1.0))[1].method == "t"  # inside: untouched
+
+
+def test_median_interval_order_statistics():
+    assert stats.median_interval([1, 2, 3, 4, 5]).method == "undefined"  # [min, max] covers only 93.75%
+    ci = stats.median_interval(list(range(10)))  # 1 - 2 P(Bin(10, 1/2) <= 1) = 97.9%; rank 3 gives 89%
+    assert (ci.low, ci.high) == (1.0, 8.0)
+
+
+def test_holm_and_the_smallest_attainable_p():
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.05] * 4) == [0.2] * 4
+    assert stats.smallest_p(3, 3) == 1 / 20 and stats.smallest_p(5, 5) == 1 / 252
+    assert stats.mann_whitney([0, 1, 2], [3, 4, 5], "less") == stats.smallest_p(3, 3)
 
 
 def wilson_by_hand(k: int, n: int) -> tuple[float, float]:

@@ -1,0 +1,52 @@
+"""The three outcomes of every claim (reproduced / contradicted / inconclusive) on hand-made inputs."""
+import pytest
+
+from benchmarks import stats
+from benchmarks.published import judge_order, judge_value
+
+
+def order(better, worse, lower_is_better=True):
+    """judge_order on raw seed scores, as the reporter calls it."""
+    claimed, opposite = ("less", "greater") if lower_is_better else ("greater", "less")
+    return judge_order(stats.mann_whitney(better, worse, claimed), stats.mann_whitney(better, worse, opposite),
+                       stats.smallest_p(len(better), len(worse)))
+
+
+def test_ordering_claim_reproduced_on_the_floor_with_three_seeds_each():
+    verdict, why = order([0.1, 0.2, 0.3], [0.4, 0.5, 0.6])  # every pair in the claimed direction: p = 1/20
+    assert verdict == "reproduced" and "floor" in why
+
+
+def test_ordering_claim_contradicted_when_significant_the_other_way():
+    verdict, why = order([0.5, 0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.4])  # p opposite = 1/70
+    assert verdict == "contradicted" and "opposite" in why
+
+
+def test_eight_of_nine_pairs_better_is_inconclusive_not_a_failure():
+    """The issue's cue-reward LSTM Hebbian case: 8 of 9 seed pairs better, one-sided p = 0.1."""
+    better, worse = [0.150, 0.152, 0.161], [0.160, 0.165, 0.170]
+    assert stats.prob_improvement(better, worse, lower_is_better=True) == pytest.approx(8 / 9)
+    assert stats.mann_whitney(better, worse, "less") == pytest.approx(0.1)
+    verdict, why = order(better, worse)
+    assert verdict == "inconclusive" and "either direction" in why
+
+
+def test_ordering_claim_that_the_seeds_cannot_decide_says_so():
+    verdict, why = order([0.1, 0.2], [0.3, 0.4])  # 2 vs 2: smallest p = 1/6 > 0.05
+    assert verdict == "inconclusive" and "cannot reach" in why
+
+
+def ci(low, high):
+    return stats.Interval(low, high, "t")
+
+
+@pytest.mark.parametrize("estimate, interval, outcome, reason", [
+    (0.98, ci(0.975, 0.987), "reproduced", ""),  # inside [0.975, 0.991], about as precise
+    (0.60, ci(0.58, 0.62), "contradicted", "excludes"),  # far below the published interval
+    (0.97, ci(0.96, 0.978), "inconclusive", "outside"),  # overlaps, estimate just below it
+    (0.98, ci(0.90, 1.0), "inconclusive", "wide"),  # estimate inside, but the interval pins nothing
+    (0.98, stats.Interval(float("nan"), float("nan"), "undefined", "one seed"), "inconclusive", "undefined"),
+])
+def test_value_claim_outcomes(estimate, interval, outcome, reason):
+    verdict, why = judge_value(estimate, interval, 0.983 - 0.0081, 0.983 + 0.0081)
+    assert verdict == outcome and reason in why
