@@ -38,8 +38,8 @@ def duan_reference(net, inputs: Tensor) -> Tensor:
 
     ``net`` is a ``plastic.duan.DuanNet`` (only its parameters and options are read). G comes from
     ``torch.autograd.grad`` of each episode's own internal loss (create_graph, as the reference code) or from
-    explicit outer products (Hebbian); s, eta and lam straight from PROTOCOLS.md. inputs: (T, B, D) ->
-    outputs (T, B, output_size).
+    explicit outer products (Hebbian); s, eta and lam straight from benchmarks/protocols.md (Duan 2023).
+    inputs: (T, B, D) -> outputs (T, B, output_size).
     """
     batch = inputs.shape[1]
     episodes = [_duan_episode(net, inputs[:, b], batch) for b in range(batch)]

@@ -194,7 +194,8 @@ def test_readout_layout_and_rates():
 
 
 def test_parameter_counts_are_matched_on_cue_reward():
-    """PROTOCOLS.md: plastic RNN 256 / LSTM 128 vs non-plastic RNN 384 / LSTM 192, ~270k-305k parameters."""
+    """benchmarks/protocols.md (Duan 2023): plastic RNN 256 / LSTM 128 vs non-plastic RNN 384 / LSTM 192,
+    ~270k-305k parameters."""
     def count(**kw):
         return sum(p.numel() for p in DuanNet(16, 1, **kw).parameters())
     counts = {

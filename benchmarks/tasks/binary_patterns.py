@@ -5,8 +5,8 @@ Each episode shows ``n_patterns`` random +-1 patterns, each for ``steps_per_patt
 stored patterns with a fraction of its bits zeroed is shown for ``test_steps`` steps. The network must output
 the full pattern at the final step.
 
-Timing variants (PROTOCOLS.md): ``code`` = the reference code (6/4/2 cycles/6 test steps, T = 106 for 5
-patterns), ``paper`` = the paper text (10/3/3 cycles, T = 205 with a 10-step test).
+Timing variants (benchmarks/protocols.md): ``code`` = the reference code (6/4/2 cycles/6 test steps, T = 106
+for 5 patterns), ``paper`` = the paper text (10/3/3 cycles, T = 205 with a 10-step test).
 """
 from __future__ import annotations
 

@@ -6,9 +6,10 @@ its top or bottom half (p = 0.5) zeroed is shown for ``test_steps`` steps. The n
 1 bias neuron, hard clamping: ``PlasticRecurrentNet(coupling="clamp")``) must output the whole image at the
 final step. Loss: sum of squared errors over the 1024 pixels at the final step (mean over episodes).
 
-Variants (PROTOCOLS.md): ``code`` = reference code (2-step gaps, 3-step test: T = 201; grayscale R+G+B minus its
-mean, divided by its max |value|), ``paper`` = paper text (3-step gaps; grayscale in [0, 1]; the text gives no
-test duration: 3 steps). Training episodes use the five training batches, held-out episodes the test batch.
+Variants (benchmarks/protocols.md): ``code`` = reference code (2-step gaps, 3-step test: T = 201; grayscale
+R+G+B minus its mean, divided by its max |value|), ``paper`` = paper text (3-step gaps; grayscale in [0, 1]; the
+text gives no test duration: 3 steps). Training episodes use the five training batches, held-out episodes the
+test batch.
 """
 from __future__ import annotations
 

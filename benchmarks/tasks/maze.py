@@ -2,8 +2,8 @@
 
 Every episode hides a reward at a random free square of a fixed 9 x 9 grid maze; the agent starts at the centre,
 sees only its 3 x 3 neighbourhood, its previous reward (and, in the 17-input layouts, a bias and a step counter;
-the ``batched`` layout also its previous action) and must find the reward, then return to it after every teleport. Score: total reward per
-episode (+10 per hit, -0.1 per wall bump), higher is better.
+the ``batched`` layout also its previous action) and must find the reward, then return to it after every
+teleport. Score: total reward per episode (+10 per hit, -0.1 per wall bump), higher is better.
 
 Agent = a recurrent core + softmax policy head + value head (``benchmarks.a2c.ActorCritic``), trained by A2C.
 ``build_model`` reads the arm's model config: family ``miconi`` -> ``plastic.miconi_core.PlasticRecurrentCore``

@@ -6,8 +6,8 @@ them, different from its labelled drawing. Score: the argmax at the query is the
 
 Every model sees the same episodes, the same backbone (``baselines.fewshot.ConvBackbone``) and the same image
 pipeline: the cached uint8 images (31x31), rotated per class by a random multiple of 90 degrees (redrawn each
-episode; held-out episodes too, as the reference's test script does), scaled by ``to_unit`` (/255, the one function used for training
-and held-out episodes alike).
+episode; held-out episodes too, as the reference's test script does), scaled by ``to_unit`` (/255, the one
+function used for training and held-out episodes alike).
 
 Splits. ``paper``: the 964 + 659 classes merged (background then evaluation, each sorted by path), shuffled with
 ``split_seed``; the first ``n_test_classes`` of the shuffle are held out. ``standard``: background classes for
