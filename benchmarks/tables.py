@@ -120,7 +120,7 @@ def to_latex(table: Table, caption: str, wrap: bool = False) -> str:
 
 
 CSV_FIELDS = ["task", "budget", "model", "config_hash", "metric", "lower_is_better", "n_seeds", "seeds", "mean",
-              "t_low", "t_high", "boot_low", "boot_high", "boot_method", "median", "wilson_k", "wilson_n",
+              "t_low", "t_high", "t_method", "boot_low", "boot_high", "boot_method", "median", "wilson_k", "wilson_n",
               "wilson_low", "wilson_high", "n_params", "episodes", "wall_time_s", "converged", "n_convergence",
               "km_median", "km_median_low", "km_median_high", "logrank_p", "median_ratio", "median_ratio_kind"]
 
@@ -136,7 +136,7 @@ def to_csv(summaries: list[Any]) -> str:
             wk, wn, wci = r.wilson if r.wilson else ("", "", None)
             writer.writerow([s.section.task, s.section.budget, r.cell.model, r.cell.config_hash, s.section.metric,
                              s.section.lower_is_better, len(r.values), " ".join(map(str, r.seeds)), repr(r.mean),
-                             repr(r.t_ci.low), repr(r.t_ci.high), repr(r.boot_ci.low), repr(r.boot_ci.high),
+                             repr(r.t_ci.low), repr(r.t_ci.high), r.t_ci.method, repr(r.boot_ci.low), repr(r.boot_ci.high),
                              r.boot_ci.method, repr(r.median), wk, wn, repr(wci.low) if wci else "",
                              repr(wci.high) if wci else "", _values(r.n_params), _values(r.episodes),
                              repr(r.wall_time_s), km.converged if km else "", km.n if km else "",
