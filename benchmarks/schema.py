@@ -45,7 +45,7 @@ def learning_rate(cfg: Any) -> float:
 class TaskBudget:
     episodes: int = MISSING  # training episodes; identical for every model of the task
     batch_size: int = 1  # episodes per optimizer update
-    eval_episodes: int = 100  # size of the fixed held-out evaluation pool (same episodes for every model and seed)
+    eval_episodes: int = 100  # held-out evaluation pool size (same episodes for every model of a seed; one pool per seed)
     eval_every: int = 0  # evaluate on the pool every this many training episodes (0 = only at the end)
     eval_batch_size: int = 50  # episodes per forward pass during evaluation (memory only; results unaffected)
     seeds: int = 3  # seeds per (task, model) that the reproduce grid runs
