@@ -63,6 +63,11 @@ def _wilson(cell: Cell, values: list[float], notes: list[str]) -> tuple[int, int
     if episodes is None:
         notes.append(f"{cell.label}: no eval_episodes in the config, no pooled Wilson interval")
         return None
+    pools = [(r.seeds or {}).get("eval") for _, r in cell.runs]
+    if None not in pools and len(set(pools)) < len(pools):
+        notes.append(f"{cell.label}: seeds share an evaluation pool (records from before per-seed pools), so their "
+                     "test episodes repeat: no pooled Wilson interval")
+        return None
     try:
         return stats.wilson_pooled(values, [episodes] * len(values))
     except ValueError as err:

@@ -207,3 +207,15 @@ def test_task_figure_hook_is_called(tmp_path, monkeypatch):
     assert "![extra](figures/hooked_task-quick/extra.png)" in (tmp_path / "out" / "REPORT.md").read_text()
     assert not (tmp_path / "out" / "tables" / "gone.md").exists()
     shutil.rmtree(tmp_path / "out")
+
+
+def test_no_pooled_wilson_over_repeated_evaluation_pools(tmp_path):
+    """Records whose seeds share one evaluation pool would count the same episodes several times."""
+    for seed in range(3):
+        record = make_record("omniglot", "plastic", seed, 0.9, curve(0.5, 0.9, 100), metric="accuracy", lower=False)
+        record.seeds = {"init": seed, "eval": 7}  # one pool for every seed
+        write_record(tmp_path / "runs", record)
+    published = load_published(SMALL)
+    section = next(iter(build_sections(load_dirs([str(tmp_path / "runs")]).records, published)))
+    summary = summarise(section, published["omniglot"])
+    assert summary.rows[0].wilson is None and any("share an evaluation pool" in n for n in summary.notes)
