@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.records import RunRecord, load_record
+from benchmarks.records import UNHASHED_KEYS, RunRecord, load_record
 
 
 @dataclass
@@ -87,8 +87,8 @@ def config_differences(configs: list[dict[str, Any]]) -> list[str]:
     """Dotted keys whose values differ between configs (the seed and paths ignored)."""
     flats = [flatten(c) for c in configs]
     keys = sorted(set().union(*flats))
-    skip = ("seed", "out_dir", "data_dir", "threads", "progress")
-    return [k for k in keys if k not in skip and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+    return [k for k in keys if k.split(".")[0] not in UNHASHED_KEYS
+            and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 
 
 def exclusion_reason(record: RunRecord, metric: str) -> str | None:

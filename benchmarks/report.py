@@ -171,7 +171,7 @@ def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) 
     (task, budget) that has at least one record."""
     if not experiment:
         return ""
-    grid = OmegaConf.load(Path(__file__).parent / "conf" / "experiment" / f"{experiment}.yaml").grid
+    grid = OmegaConf.load(Path(__file__).parent / "conf" / "experiment" / f"{experiment}.yaml").experiment.grid
     present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
     lines = []
     for task, budget in sorted({(r.task, r.budget) for _, r in records if r.task in grid}):
