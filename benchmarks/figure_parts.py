@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -14,16 +13,23 @@ from matplotlib.ticker import MaxNLocator
 
 from benchmarks.summary import Row, Summary
 
-MODELS = sorted(p.stem for p in (Path(__file__).parent / "conf" / "model").glob("*.yaml"))
-PALETTE = matplotlib.colormaps["tab10"].colors + matplotlib.colormaps["Dark2"].colors
+# One colour per model in every figure, chosen so that the models sharing a figure (a task's arms; the plastic
+# arms of the across-task view) differ clearly: Miconi arms blue/cyan, their non-plastic peers gray/brown, Duan
+# RNN arms red/orange/indigo, Duan LSTM arms greens/dark red, few-shot baselines olive/purple/pink/magenta.
+MODEL_COLORS = {
+    "plastic": "#1f77b4", "plastic_shared": "#17becf", "rnn": "#7f7f7f", "lstm": "#8c564b",
+    "maml": "#bcbd22", "protonet": "#9467bd", "plastic_rnn": "#e377c2", "maml_mlp": "#e7298a",
+    "duan_rnn_gradient": "#d62728", "duan_rnn_hebbian": "#ff7f0e", "duan_rnn_nonplastic": "#393b79",
+    "duan_lstm_gradient": "#2ca02c", "duan_lstm_hebbian": "#a6d854", "duan_lstm_nonplastic": "#843c39",
+}
+FALLBACK = matplotlib.colormaps["tab20"].colors  # models added later, until they get an entry above
 CLAIM_VALUE_RULES = ("near", "interval_overlap", "anchor")  # claims stating a value of the metric
 WARMUP = 0.1  # share of the episodes left out when an early spike would flatten the rest of a curve
 
 
-def model_color(model: str) -> tuple[float, float, float]:
-    """The model's colour in every figure: its place among the model configs, else a hash of its name."""
-    index = MODELS.index(model) if model in MODELS else len(MODELS) + zlib.crc32(model.encode())
-    return PALETTE[index % len(PALETTE)]
+def model_color(model: str) -> Any:
+    """The model's colour in every figure (MODEL_COLORS; a model without an entry: a fixed hash of its name)."""
+    return MODEL_COLORS.get(model) or FALLBACK[zlib.crc32(model.encode()) % len(FALLBACK)]
 
 
 def reference_lines(summary: Summary) -> list[tuple[float, str, Any]]:

@@ -1,6 +1,8 @@
 """The pieces the report's figures share: colours, reference lines, the y range, held-out points, labels."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,10 +16,11 @@ from tests.test_report import curve, make_record
 
 
 def test_one_colour_per_model_everywhere():
-    assert parts.model_color("plastic") == parts.model_color("plastic")
-    known = {parts.model_color(m) for m in parts.MODELS}
-    assert len(known) == len(parts.MODELS)  # every configured model has its own colour
-    assert parts.model_color("a_model_from_elsewhere") in parts.PALETTE
+    configured = sorted(p.stem for p in (Path(parts.__file__).parent / "conf" / "model").glob("*.yaml"))
+    assert set(configured) <= set(parts.MODEL_COLORS), "give the new model a colour in figure_parts.MODEL_COLORS"
+    assert len(set(parts.MODEL_COLORS.values())) == len(parts.MODEL_COLORS)  # no two models share a colour
+    assert parts.model_color("a_model_from_elsewhere") == parts.model_color("a_model_from_elsewhere")
+    assert parts.model_color("a_model_from_elsewhere") in parts.FALLBACK
 
 
 def test_clipping_leaves_out_an_early_spike_only():
