@@ -161,7 +161,7 @@ def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.o
         state.seen += n
         state.points.append({"episode": state.seen, **metrics})
         log.log("train", state.seen, state.elapsed_s + time.perf_counter() - start,
-                {**metrics, "lr": optimizer.param_groups[0]["lr"], "update_peak_mb": memory.peaks_mb[-1]})
+                {**metrics, "lr": optimizer.param_groups[0]["lr"], **memory.last_update()})
         if every and state.seen // every > (state.seen - n) // every and state.seen < budget["episodes"]:
             held_out = evaluate(task, model, pool)
             _append(state.eval_curve, state.seen, held_out)
