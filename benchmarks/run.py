@@ -202,14 +202,16 @@ def run(cfg: DictConfig) -> RunRecord:
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
     memory = UpdateMemory(device)
     log = open_logger(cfg.logger, log_folder(cfg.log_dir, cell_path(cfg, config)), config, resume=state.seen > 0)
-    state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt, memory, log)
-    if state.diverged_at is None:
-        final = evaluate(task, model, pool)
-        _append(state.eval_curve, state.seen, final)
-        log.log("eval", state.seen, state.elapsed_s, final)
-    else:
-        final = {task.primary_metric: float("nan")}
-    log.close()
+    try:  # a run that raises or is interrupted still writes its buffered log rows
+        state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt, memory, log)
+        if state.diverged_at is None:
+            final = evaluate(task, model, pool)
+            _append(state.eval_curve, state.seen, final)
+            log.log("eval", state.seen, state.elapsed_s, final)
+        else:
+            final = {task.primary_metric: float("nan")}
+    finally:
+        log.close()
     record = RunRecord(
         task=task_name, model=model_name, budget=cfg.budget.name, seed=seed,
         status="ok" if state.diverged_at is None else "diverged", config=config, config_hash=config_hash(config),
