@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.records import RunRecord, load_record
+from benchmarks.records import UNHASHED_KEYS, RunRecord, load_record
 
 
 @dataclass
@@ -49,6 +49,7 @@ class Section:
     excluded: list[tuple[str, str, str, str]] = field(default_factory=list)  # (model, seed, path, reason)
     notes: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
+    budget_label: str = ""  # the budget's name, plus the entries the records override (set by the report)
 
 
 def load_dirs(dirs: list[str]) -> Loaded:
@@ -87,8 +88,8 @@ def config_differences(configs: list[dict[str, Any]]) -> list[str]:
     """Dotted keys whose values differ between configs (the seed and paths ignored)."""
     flats = [flatten(c) for c in configs]
     keys = sorted(set().union(*flats))
-    skip = ("seed", "out_dir", "data_dir", "threads", "progress")
-    return [k for k in keys if k not in skip and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+    return [k for k in keys if k.split(".")[0] not in UNHASHED_KEYS
+            and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 
 
 def exclusion_reason(record: RunRecord, metric: str) -> str | None:
@@ -149,9 +150,9 @@ def _add_cells(section: Section, cells: dict[tuple[str, str], list[tuple[str, Ru
     for model, cfg_hash in sorted(cells, key=lambda key: (key[0] != reference, key)):
         by_model[model].append(cfg_hash)
     for model, hashes in by_model.items():
-        for cfg_hash in hashes:
+        labels = _sweep_labels(model, [cells[(model, h)][0][1].config for h in hashes], hashes, section.task)
+        for cfg_hash, label in zip(hashes, labels):
             runs = cells[(model, cfg_hash)]
-            label = model if len(hashes) == 1 else f"{model} @{cfg_hash[:8]}"
             section.cells.append(Cell(section.task, section.budget, model, cfg_hash, label, runs, runs[0][1].config))
             digests = sorted({str(r.data_digest) for _, r in runs})
             if len(digests) > 1:
@@ -167,3 +168,19 @@ def _differ_text(diff: list[str]) -> str:
     if diff:
         return f"differ in {', '.join(diff)}"
     return "have identical configs apart from seed and paths (hashes from another harness version?)"
+
+
+def _short_key(key: str, task: str) -> str:
+    return key.replace(f"budget.tasks.{task}.", "budget.")
+
+
+def _sweep_labels(model: str, configs: list[dict[str, Any]], hashes: list[str], task: str) -> list[str]:
+    """Row labels of one model's configs: the model name alone, or with the overrides that tell its configs
+    apart (e.g. ``plastic [optim.lr=0.001]``); the config hash only when the configs do not differ."""
+    if len(configs) == 1:
+        return [model]
+    diff = config_differences(configs)
+    if not diff:
+        return [f"{model} @{h[:8]}" for h in hashes]
+    flats = [flatten(c) for c in configs]
+    return [f"{model} [{', '.join(f'{_short_key(k, task)}={f.get(k)}' for k in diff)}]" for f in flats]

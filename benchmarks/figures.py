@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
+
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks import stats
+from benchmarks import figure_parts as parts, stats
 from benchmarks.summary import Row, Summary
 
 RC = {"svg.hashsalt": "plasticbench", "font.size": 10, "axes.grid": True, "grid.alpha": 0.3}
-COLORS = matplotlib.colormaps["tab10"].colors
 
 
 def save(fig: Figure, stem: Path) -> list[Path]:
@@ -50,41 +51,65 @@ def _curve_band(row: Row, metric: str, window: int | None) -> tuple[np.ndarray, 
 
 
 def learning_curves(summary: Summary, stem: Path) -> list[Path]:
+    """Training curves (median and interquartile band across seeds), held-out evaluation points (median across
+    seeds), and the task's reference lines; the y axis leaves out an early spike that would flatten the gaps."""
     section, criterion = summary.section, summary.spec.get("convergence") or {}
     metric = section.metric
     window = int(criterion["window"]) if criterion.get("metric") == metric else None
     longest = max((r.episodes for row in summary.rows for _, r in row.cell.runs), default=0)
     if window and window >= longest:
         window = None  # runs shorter than the window (smoke budgets): plot them unsmoothed
+    lines = parts.reference_lines(summary)
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(6.4, 4.2))
+        fig = Figure(figsize=(6.8, 4.4))
         ax = fig.add_subplot()
-        spans = []
-        for i, row in enumerate(summary.rows):
-            band = _curve_band(row, metric, window)
-            if band is None:
-                continue
+        drawn, held_out = _draw_rows(ax, summary.rows, metric, window)
+        spans = [v for x, _ in drawn for v in (x[0], x[-1])]
+        if spans and _use_log_x(max(spans), min(spans)):
+            ax.set_xscale("log")
+        parts.draw_reference_lines(ax, lines)
+        clip = parts.clipped_range(drawn, [value for value, _, _ in lines] + held_out)
+        smoothing = f", moving average over {window} episodes" if window else ""
+        if clip:
+            ax.set_ylim(*clip)
+            smoothing += f";\ny axis clipped to the range after the first {parts.WARMUP:.0%} of training"
+        parts.integer_episode_ticks(ax)
+        ax.set_xlabel("training episodes")
+        ax.set_ylabel(f"{metric}: training{smoothing}", fontsize=8)
+        ax.set_title(f"{section.task} ({section.budget_label or section.budget}): median and interquartile range "
+                     "across seeds;\n○ = held-out evaluation, median across seeds; dotted = reference levels",
+                     fontsize=8)
+        if spans or lines:
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        return save(fig, stem)
+
+
+def _draw_rows(ax: Any, rows: list[Row], metric: str, window: int | None
+               ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[float]]:
+    """Each row's median training curve with its band, and its held-out points, in the model's colour (rows
+    of one model with several configs get their own line style). Returns the drawn medians and held-out values."""
+    drawn, held_out, seen = [], [], {}
+    for row in rows:
+        color = parts.model_color(row.cell.model)
+        style = ("-", "--", "-.", ":")[seen.get(row.cell.model, 0) % 4]
+        seen[row.cell.model] = seen.get(row.cell.model, 0) + 1
+        band = _curve_band(row, metric, window)
+        if band is not None:
             grid, curves = band
             keep = np.isfinite(curves).any(axis=0)
             grid, curves = grid[keep], curves[:, keep]
-            if not grid.size:
-                continue
-            with np.errstate(all="ignore"):
-                q25, q50, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
-            color = COLORS[i % len(COLORS)]
-            ax.plot(grid, q50, color=color, label=f"{row.cell.label} (n={curves.shape[0]})")
-            ax.fill_between(grid, q25, q75, color=color, alpha=0.2, linewidth=0)
-            spans += [grid[0], grid[-1]]
-        if spans and _use_log_x(max(spans), min(spans)):
-            ax.set_xscale("log")
-        smoothing = f", moving average over {window} episodes" if window else ""
-        ax.set_xlabel("training episodes")
-        ax.set_ylabel(f"training {metric}{smoothing}")
-        ax.set_title(f"{section.task} ({section.budget}): median and interquartile range across seeds", fontsize=9)
-        if spans:
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        return save(fig, stem)
+            if grid.size:
+                with np.errstate(all="ignore"):
+                    q25, q50, q75 = np.nanpercentile(curves, [25, 50, 75], axis=0)
+                ax.plot(grid, q50, color=color, linestyle=style, label=f"{row.cell.label} (n={curves.shape[0]})")
+                ax.fill_between(grid, q25, q75, color=color, alpha=0.2, linewidth=0)
+                drawn.append((grid, q50))
+        points = parts.eval_points(row, metric)
+        if points is not None:
+            ax.plot(*points, "o", color=color, markerfacecolor="white", markersize=5, linestyle="none")
+            held_out += points[1].tolist()
+    return drawn, held_out
 
 
 def survival_curves(summary: Summary, stem: Path) -> list[Path]:
@@ -94,11 +119,11 @@ def survival_curves(summary: Summary, stem: Path) -> list[Path]:
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.add_subplot()
         ends = []
-        for i, row in enumerate(summary.rows):
+        for row in summary.rows:
             km = row.survival
             if km is None or not km.n:
                 continue
-            color = COLORS[i % len(COLORS)]
+            color = parts.model_color(row.cell.model)
             t = np.concatenate([[0.0], km.times])
             ax.step(t, np.concatenate([[1.0], km.survival]), where="post", color=color,
                     label=f"{row.cell.label} ({km.converged}/{km.n} converged)")
@@ -109,10 +134,12 @@ def survival_curves(summary: Summary, stem: Path) -> list[Path]:
             ax.plot(censored, at, "+", color=color, markersize=9)
             ends.append(max(km.times))
         ax.set_ylim(-0.02, 1.02)
+        parts.integer_episode_ticks(ax)
         ax.set_xlabel("training episodes")
         ax.set_ylabel("fraction of runs not yet converged")
-        ax.set_title(f"{summary.section.task} ({summary.section.budget}): Kaplan-Meier, {criterion['metric']} "
-                     f"{relation} (moving average {criterion['window']} episodes); + = censored", fontsize=8)
+        ax.set_title(f"{summary.section.task} ({summary.section.budget_label or summary.section.budget}): "
+                     f"Kaplan-Meier, {criterion['metric']} {relation} (moving average {criterion['window']} "
+                     "episodes); + = censored", fontsize=8)
         if ends:
             ax.legend(fontsize=8)
         fig.tight_layout()

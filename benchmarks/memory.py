@@ -110,6 +110,13 @@ class UpdateMemory:
         if self.cuda:
             self.cuda_peaks_mb.append(torch.cuda.max_memory_allocated(self.device) / 2**20)
 
+    def last_update(self) -> dict[str, float]:
+        """The last update's peaks, for the per-update log (benchmarks.loggers)."""
+        last = {"update_peak_mb": self.peaks_mb[-1]}
+        if self.cuda:
+            last["update_cuda_peak_mb"] = self.cuda_peaks_mb[-1]
+        return last
+
     def summary(self) -> dict[str, object]:
         """Max and median over this run's updates (of the updates run in this process, after a resume)."""
         out: dict[str, object] = {"method": self.method, "updates": len(self.peaks_mb),

@@ -225,5 +225,11 @@ def _summary(result: dict[str, Any]) -> str:
     return f"{result['episodes_per_s']:.3g} episodes/s, peak {result['peak_rss_mb']:.0f} MB"
 
 
-if __name__ == "__main__":
+def cli() -> int:
+    """The plasticbench-perf command (main returns the results, which a console script would take as an exit code)."""
     main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

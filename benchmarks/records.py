@@ -11,8 +11,9 @@ from typing import Any
 from benchmarks.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
+# run options that do not change what is computed (where files go, how it is logged, which sweep launched it)
 UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
-                 "checkpoint_every", "device")
+                 "checkpoint_every", "device", "log_dir", "logger", "experiment")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class RunRecord:
     eval_curve: dict[str, list[float]]  # held-out metrics at each evaluation; "episode" as above
     diverged_at: int | None = None  # episode at which the loss became NaN/inf
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific details (e.g. peak memory)
+    environment: dict[str, Any] = field(default_factory=dict)  # versions and machine (benchmarks.environment)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from benchmarks import figures, tables
+from benchmarks import aggregate, figures, labels, tables
 from benchmarks.collect import Loaded, build_sections, load_dirs
 from benchmarks.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
 from benchmarks.atomic import atomic_write_text
@@ -72,7 +72,7 @@ def _budget_key(summary: Summary) -> tuple[str, int, str]:
 def section_markdown(summary: Summary, figure_paths: list[Path], out: Path) -> str:
     s, spec = summary.section, summary.spec
     direction = "lower is better" if s.lower_is_better else "higher is better"
-    parts = [f"### {s.task} — budget {s.budget}\n",
+    parts = [f"### {s.task} — budget {s.budget_label or s.budget}\n",
              f"Metric: `{s.metric}` (held-out, {direction}). Source: {spec.get('paper', 'no published entry')}. "
              f"Records from commits: {', '.join(s.commits)}.\n",
              tables.to_markdown(tables.main_table(summary))]
@@ -202,7 +202,7 @@ def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) 
     (task, budget) that has at least one record."""
     if not experiment:
         return ""
-    grid = OmegaConf.load(Path(__file__).parent / "conf" / "experiment" / f"{experiment}.yaml").grid
+    grid = OmegaConf.load(Path(__file__).parent / "conf" / "experiment" / f"{experiment}.yaml").experiment.grid
     present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
     lines = []
     for task, budget in sorted({(r.task, r.budget) for _, r in records if r.task in grid}):
@@ -226,6 +226,8 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
         print(f"[report] skipped {path}: {why}", file=sys.stderr)
     published = load_published(published_path)
     sections = build_sections(loaded.records, published)
+    for section in sections:
+        section.budget_label = labels.budget_label(section)
     summaries = sorted((summarise(sec, published.get(sec.task, {})) for sec in sections), key=_budget_key)
     by_task: dict[str, list[Summary]] = defaultdict(list)
     written: set[Path] = set()
@@ -236,9 +238,11 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
         body.append(section_markdown(summary, _figures(summary, out, written), out))
     for task, group in by_task.items():
         written.update(write_task_tables(task, group, out / "tables"))
+    across = aggregate_markdown(summaries, out, written)
     text = headline(summaries)
     perf = out / "perf.md"
-    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, families_markdown(summaries), "## Tasks\n", *body,
+    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, families_markdown(summaries), across,
+              "## Tasks\n", *body,
               missing_cells(loaded.records, experiment), problems_markdown(loaded),
               "## Performance\n\n" + perf.read_text() if perf.exists() else ""]
     if not summaries:
@@ -254,12 +258,32 @@ def _figures(summary: Summary, out: Path, written: set[Path]) -> list[Path]:
         return []  # every run excluded (e.g. a task skipped for missing data): nothing to draw
     stem = out / "figures" / f"{summary.section.task}-{summary.section.budget}"
     paths = figures.learning_curves(summary, stem.with_name(stem.name + "-curves"))
-    if summary.spec.get("convergence") and any(row.survival and row.survival.n for row in summary.rows):
+    if summary.spec.get("convergence") and any(row.survival and row.survival.converged for row in summary.rows):
         paths += figures.survival_curves(summary, stem.with_name(stem.name + "-convergence"))
+    elif summary.spec.get("convergence"):
+        summary.notes.append("no run met the convergence criterion within its budget, so there is no Kaplan-Meier "
+                             "figure: every run is censored at its budget (convergence table above)")
     extra, notes = figures.task_figures(summary, stem)
     summary.notes += notes
     written.update(paths + extra)
     return paths + extra
+
+
+def aggregate_markdown(summaries: list[Summary], out: Path, written: set[Path]) -> str:
+    """The probability that each plastic arm beats its non-plastic peer, per budget: table, CSV and figure."""
+    items = aggregate.comparisons(summaries)
+    if not items:
+        return ""
+    rendered = aggregate.table(items)
+    parts = ["## Across tasks: does plasticity help?\n", aggregate.EXPLAINED + "\n", tables.to_markdown(rendered)]
+    for budget in sorted({c.budget for c in items}, key=lambda b: (BUDGET_ORDER.get(b, 9), b)):
+        paths = aggregate.figure(items, budget, out / "figures" / f"aggregate-{budget}")
+        written.update(paths)
+        parts.append(f"![aggregate-{budget}]({_relative(paths[0], out)})\n")
+    csv_path = out / "tables" / "aggregate.csv"
+    atomic_write_text(csv_path, aggregate.to_csv(items))
+    written.add(csv_path)
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

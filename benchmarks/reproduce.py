@@ -5,8 +5,9 @@
 
 Each task's cells run as one hydra multirun: on the joblib launcher by default (local processes, one torch
 thread each), or on SLURM through submitit (``--launcher slurm``).
-Cells whose record already exists are skipped, so an interrupted reproduction resumes where it stopped.
-Progress: every run prints its own line; this driver prints the grid's progress and an ETA.
+Cells whose record already exists are never launched, so an interrupted reproduction resumes where it stopped.
+Progress: on the local launcher one line per finished cell with the grid's count and an ETA from the cells this
+invocation ran (runs on SLURM print their own progress into their job logs).
 """
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from benchmarks.progress import format_seconds
+from benchmarks.records import load_record
 from benchmarks.run import cell_path, compose_config
 
 CONF = Path(__file__).parent / "conf"
@@ -28,16 +28,19 @@ LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 
 
 def load_grid(experiment: str) -> tuple[str, dict[str, list[str]]]:
+    """The experiment's default budget and grid, from the same file ``plasticbench-run -m experiment=NAME`` uses."""
     path = CONF / "experiment" / f"{experiment}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise SystemExit(f"unknown experiment {experiment!r}; known: {known}")
-    exp = OmegaConf.load(path)
-    return exp.budget, {task: list(models) for task, models in exp.grid.items()}
+    cfg = compose_config([f"experiment={experiment}"])
+    return cfg.budget.name, {task: list(models) for task, models in cfg.experiment.grid.items()}
 
 
-def plan(grid: dict[str, list[str]], budget: str, out_dir: str,
-         overrides: list[str] = ()) -> list[tuple[str, str, int, Path]]:
+Cell = tuple[str, str, int, Path]
+
+
+def plan(grid: dict[str, list[str]], budget: str, out_dir: str, overrides: list[str] = ()) -> list[Cell]:
     """Every (task, model, seed) cell of the grid with the path of its record."""
     cells = []
     for task, models in grid.items():
@@ -50,26 +53,67 @@ def plan(grid: dict[str, list[str]], budget: str, out_dir: str,
     return cells
 
 
-class GridMonitor(threading.Thread):
-    """Prints cells done / total and an ETA from the wall time of the cells finished so far."""
+def finished(path: Path) -> bool:
+    """A record that a re-run would not redo (a ``skipped`` record is retried: the data may be there now)."""
+    if not path.exists():
+        return False
+    try:
+        return load_record(path).status != "skipped"
+    except ValueError:
+        return False
 
-    def __init__(self, cells: list[tuple[str, str, int, Path]], jobs: int, interval_s: float = 30.0) -> None:
+
+def launches(cells: list[Cell]) -> list[tuple[str, list[str], list[int]]]:
+    """The hydra multiruns that train exactly the unfinished cells: per task, the models that miss the same seeds
+    share one multirun (a multirun is a product of models and seeds)."""
+    todo: dict[str, dict[str, list[int]]] = {}
+    for task, model, seed, path in cells:
+        if not finished(path):
+            todo.setdefault(task, {}).setdefault(model, []).append(seed)
+    out = []
+    for task, by_model in todo.items():
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for model, seeds in by_model.items():
+            groups.setdefault(tuple(seeds), []).append(model)
+        out += [(task, models, list(seeds)) for seeds, models in groups.items()]
+    return out
+
+
+class GridMonitor(threading.Thread):
+    """One line per cell as its record appears (status, metric, training time) with the grid's count and an ETA
+    from the cells this invocation has run (cells finished by an earlier invocation do not count)."""
+
+    def __init__(self, cells: list[Cell], interval_s: float = 5.0) -> None:
         super().__init__(daemon=True)
-        self.cells, self.jobs, self.interval_s = cells, jobs, interval_s
+        self.cells, self.interval_s = cells, interval_s
         self.start_time = time.perf_counter()
+        self.seen = {path for *_, path in cells if finished(path)}
+        self.before = len(self.seen)
         self.stop_event = threading.Event()
 
-    def report(self) -> None:
-        done = sum(path.exists() for *_, path in self.cells)
+    def poll(self) -> None:
+        for task, model, seed, path in self.cells:
+            if path not in self.seen and finished(path):
+                self.seen.add(path)
+                print(f"[reproduce] {self.counts()} | {task}/{model} seed {seed}: {_outcome(path)}",
+                      file=sys.stderr, flush=True)
+
+    def counts(self) -> str:
+        done, ran = len(self.seen), len(self.seen) - self.before
         elapsed = time.perf_counter() - self.start_time
         remaining = len(self.cells) - done
-        eta = f"ETA ~{format_seconds(elapsed / done * remaining)}" if done else "ETA after the first cell"
-        print(f"[reproduce] {done}/{len(self.cells)} cells done, elapsed {format_seconds(elapsed)}, {eta}",
-              file=sys.stderr, flush=True)
+        eta = f"ETA ~{format_seconds(elapsed / ran * remaining)}" if ran else "ETA after this run's first cell"
+        return f"{done}/{len(self.cells)} cells, elapsed {format_seconds(elapsed)}, {eta}"
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval_s):
-            self.report()
+            self.poll()
+
+
+def _outcome(path: Path) -> str:
+    record = load_record(path)
+    value = record.final.get(record.primary_metric, float("nan"))
+    return f"{record.status}, {record.primary_metric} {value:.4g}, trained {format_seconds(record.wall_time_s)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,24 +136,23 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"tasks {unknown} are not in experiment {args.experiment!r}: {sorted(grid)}")
         grid = {t: m for t, m in grid.items() if t in args.tasks}
     cells = plan(grid, budget, args.out_dir, args.overrides)
-    print(f"[reproduce] {args.experiment} at budget {budget}: {len(cells)} cells "
-          f"({sum(p.exists() for *_, p in cells)} already done), {args.jobs} parallel jobs", file=sys.stderr)
-    monitor = GridMonitor(cells, args.jobs)
+    monitor = GridMonitor(cells)
+    print(f"[reproduce] {args.experiment} at budget {budget}: {len(cells)} cells ({monitor.before} already done, "
+          f"not relaunched), {args.jobs} parallel jobs", file=sys.stderr, flush=True)
     monitor.start()
     failed = []
-    for task, models in grid.items():
-        seeds = sorted({seed for t, _, seed, _ in cells if t == task})
+    for task, models, seeds in launches(cells):
         launcher = [f"hydra/launcher={args.launcher}"]
-        if args.launcher == "local":
-            launcher.append(f"hydra.launcher.n_jobs={args.jobs}")
+        if args.launcher == "local":  # one line per cell from the monitor instead of each run's progress lines
+            launcher += [f"hydra.launcher.n_jobs={args.jobs}", "hydra/hydra_logging=disabled", "progress=false"]
         command = [sys.executable, "-m", "benchmarks.run", "--multirun", *launcher, f"task={task}",
-                   f"model={','.join(models)}",
-                   f"seed={','.join(map(str, seeds))}", f"budget={budget}", f"out_dir={args.out_dir}",
-                   "skip_existing=true", *args.overrides]
+                   f"model={','.join(models)}", f"seed={','.join(map(str, seeds))}", f"budget={budget}",
+                   f"out_dir={args.out_dir}", "skip_existing=true", *args.overrides]
         if subprocess.run(command).returncode != 0:
             failed.append(task)
-        monitor.report()
+        monitor.poll()
     monitor.stop_event.set()
+    monitor.poll()
     missing = [(t, m, s) for t, m, s, p in cells if not p.exists()]
     if missing:
         print(f"[reproduce] {len(missing)} cells have no record: {missing}", file=sys.stderr)

@@ -23,6 +23,8 @@ from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
+from benchmarks.environment import describe
+from benchmarks.loggers import log_folder, open_logger
 from benchmarks.memory import UpdateMemory
 from benchmarks.models import build_model, count_parameters
 from benchmarks.progress import Progress
@@ -137,9 +139,10 @@ def apply_update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss:
 
 def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
           budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer,
-          memory: UpdateMemory) -> TrainState:
+          memory: UpdateMemory, log: Any) -> TrainState:
     """The training loop from ``state`` on (a fresh state, or one restored from a checkpoint). ``memory``
-    measures each update's own peak (evaluation and checkpointing excluded)."""
+    measures each update's own peak (evaluation and checkpointing excluded); ``log`` gets every update's
+    metrics and every evaluation (benchmarks.loggers)."""
     device = next(model.parameters()).device
     label = f"{cfg.task.name}/{cfg.model.name} seed {cfg.seed}"
     progress = Progress(label, budget["episodes"], enabled=cfg.progress, done_before=state.seen)
@@ -157,8 +160,12 @@ def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.o
         memory.stop()
         state.seen += n
         state.points.append({"episode": state.seen, **metrics})
+        log.log("train", state.seen, state.elapsed_s + time.perf_counter() - start,
+                {**metrics, "lr": optimizer.param_groups[0]["lr"], **memory.last_update()})
         if every and state.seen // every > (state.seen - n) // every and state.seen < budget["episodes"]:
-            _append(state.eval_curve, state.seen, evaluate(task, model, pool))
+            held_out = evaluate(task, model, pool)
+            _append(state.eval_curve, state.seen, held_out)
+            log.log("eval", state.seen, state.elapsed_s + time.perf_counter() - start, held_out)
         state.elapsed_s += time.perf_counter() - start
         if ckpt.due(state.seen, n) and state.seen < budget["episodes"]:
             ckpt.save(model, optimizer, train_gen, state)
@@ -194,12 +201,17 @@ def run(cfg: DictConfig) -> RunRecord:
     ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, config_hash(config))
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
     memory = UpdateMemory(device)
-    state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt, memory)
-    if state.diverged_at is None:
-        final = evaluate(task, model, pool)
-        _append(state.eval_curve, state.seen, final)
-    else:
-        final = {task.primary_metric: float("nan")}
+    log = open_logger(cfg.logger, log_folder(cfg.log_dir, cell_path(cfg, config)), config, resume=state.seen > 0)
+    try:  # a run that raises or is interrupted still writes its buffered log rows
+        state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt, memory, log)
+        if state.diverged_at is None:
+            final = evaluate(task, model, pool)
+            _append(state.eval_curve, state.seen, final)
+            log.log("eval", state.seen, state.elapsed_s, final)
+        else:
+            final = {task.primary_metric: float("nan")}
+    finally:
+        log.close()
     record = RunRecord(
         task=task_name, model=model_name, budget=cfg.budget.name, seed=seed,
         status="ok" if state.diverged_at is None else "diverged", config=config, config_hash=config_hash(config),
@@ -208,7 +220,7 @@ def run(cfg: DictConfig) -> RunRecord:
         wall_time_s=state.elapsed_s, threads=threads, torch_version=torch.__version__,
         primary_metric=task.primary_metric, lower_is_better=task.lower_is_better, final=final,
         curves=bin_curve(state.points, cfg.curve_points), eval_curve=state.eval_curve,
-        diverged_at=state.diverged_at,
+        diverged_at=state.diverged_at, environment=describe(device),
         extra={"lr": lr, "device": str(device), "memory": memory.summary(),
                "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
                **task_extra(task, model), **getattr(model, "record_extra", lambda: {})()},
@@ -239,7 +251,7 @@ def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, i
         episodes=0, optimizer_steps=0, batch_size=config["budget"]["tasks"][cfg.task.name]["batch_size"],
         n_params=0, wall_time_s=0.0, threads=cfg.threads or 1, torch_version=torch.__version__,
         primary_metric=task_cls.primary_metric, lower_is_better=task_cls.lower_is_better, final={}, curves={},
-        eval_curve={}, extra={"reason": reason})
+        eval_curve={}, extra={"reason": reason}, environment=describe())
     path = write_record(cfg.out_dir, record)
     if cfg.progress:
         print(f"[{cfg.task.name}/{cfg.model.name} seed {cfg.seed}] skipped: {reason} -> {path}", flush=True)
@@ -258,8 +270,22 @@ def _append(curve: dict[str, list[float]], episode: int, metrics: dict[str, floa
         curve.setdefault(key, []).append(value)
 
 
+def outside_experiment(cfg: DictConfig) -> bool:
+    """A job of an ``experiment=<name>`` sweep whose (task, model) is not in the experiment's grid: the sweep is a
+    product of tasks and models, the grid need not be."""
+    grid = cfg.experiment.grid if cfg.experiment is not None else None
+    if grid is None or cfg.model.name in grid.get(cfg.task.name, []):
+        return False
+    if cfg.progress:
+        print(f"[{cfg.task.name}/{cfg.model.name}] not in experiment {cfg.experiment.name!r}: nothing to run",
+              flush=True)
+    return True
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    if outside_experiment(cfg):
+        return float("nan")
     record = run(cfg)
     return record.final.get(record.primary_metric, float("nan"))
 

@@ -16,7 +16,7 @@ CONF = Path(__file__).resolve().parents[1] / "benchmarks" / "conf"
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 BUDGETS = ("smoke", "quick", "paper")
-GRID = OmegaConf.load(CONF / "experiment" / "reproduce.yaml").grid
+GRID = OmegaConf.load(CONF / "experiment" / "reproduce.yaml").experiment.grid
 CELLS = [(task, model) for task, models in GRID.items() for model in models]
 SMOKE_SEEDS = 2
 

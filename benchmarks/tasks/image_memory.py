@@ -172,7 +172,7 @@ def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
                    "weights": _weights_figure(plt, data)}
         for kind, fig in figures.items():
             if fig is not None:
-                fig.suptitle(f"{record.task} / {record.model} (seed {record.seed})", fontsize=9)
+                fig.suptitle(f"{record.task} / {record.model} (seed {record.seed})", fontsize=9, y=1.06)
                 paths.append(out / f"{record.task}_{record.model}_{kind}.png")
                 fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
                 plt.close(fig)
@@ -192,15 +192,30 @@ def _reconstruction_figure(plt: Any, data: dict[str, Any]) -> Any:
     return fig
 
 
+def _shared_alpha(data: dict[str, Any]) -> float | None:
+    """The one learned alpha of a shared-alpha model (stored as a number or a one-element list)."""
+    alpha = data.get("alpha")
+    flat = np.asarray(alpha, dtype=float).ravel() if alpha is not None else np.empty(0)
+    return float(flat[0]) if flat.size == 1 else None
+
+
 def _weights_figure(plt: Any, data: dict[str, Any]) -> Any:
-    """w and (per-connection) alpha as images; None for models without such matrices."""
+    """w and (per-connection) alpha as images with colour bars centred on 0; a shared alpha's value in the title;
+    None for models without such matrices."""
     matrices = [(k, data[k]) for k in ("w", "alpha") if isinstance(data.get(k), list) and len(data[k]) > 1]
     if not matrices:
         return None
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.2 * len(matrices), 3.4), squeeze=False)
+    shared = _shared_alpha(data)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.8 * len(matrices), 3.4), squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices):
-        ax.imshow(np.asarray(matrix), cmap="RdBu_r")
-        ax.set_title(f"{name} (first {len(matrix)} neurons)", fontsize=8)
+        values = np.asarray(matrix, dtype=float)
+        bound = float(np.abs(values).max()) or 1.0
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        title = f"{name} (first {len(matrix)} neurons)"
+        if name == "w" and shared is not None:
+            title += f"\nshared alpha = {shared:.4g} (one value for every connection)"
+        ax.set_title(title, fontsize=8)
         ax.axis("off")
     return fig
 

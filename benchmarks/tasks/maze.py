@@ -21,13 +21,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.lstm import LSTMBaseline
 from benchmarks.a2c import PENALTIES, ActorCritic, a2c_loss
-from benchmarks.envs.maze import N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
+from benchmarks.envs.maze import COLOURS, N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
 from benchmarks.models import FAMILIES
 from plastic.miconi_core import PlasticRecurrentCore
 
@@ -176,6 +177,14 @@ def _frames(trace: dict[str, Any], n_frames: int, trail: int = 12) -> list:
     return [(t, render_frame(layout, path[t], tuple(trace["goal"]), trail=path[max(0, t - trail):t])) for t in steps]
 
 
+def _legend_handles() -> list:
+    """What the frames' colours mean (the colours render_frame paints)."""
+    from matplotlib.patches import Patch
+    meaning = {"agent": "agent", "trail": "its last 12 steps", "goal": "hidden reward square", "wall": "wall"}
+    return [Patch(facecolor=np.asarray(COLOURS[key]) / 255, edgecolor="gray", label=label)
+            for key, label in meaning.items()]
+
+
 def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -> list[Path]:
     """One PNG strip per maze task: for each model, frames of the final evaluation's first episode of its
     lowest seed (blue = agent, light blue = its last steps, gold = the hidden reward square)."""
@@ -203,7 +212,8 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
                 ax.set_title(f"t={t}  R={sum(rewards[:t]):.1f}", fontsize=7)
             axes[row][0].set_ylabel(f"{model}\nseed {seed}", fontsize=8)
         fig.suptitle(f"{task}: one evaluation episode per model (total reward at step t)", fontsize=9)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+        fig.legend(handles=_legend_handles(), loc="lower center", ncol=4, fontsize=7, frameon=False)
         path = Path(out_dir) / f"{task}_episode.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)

@@ -1,0 +1,150 @@
+"""The view across tasks that rliable gives: per budget, the probability that each plastic arm beats its
+non-plastic peer, P(X better than Y) + P(tie)/2 over all seed pairs of the final held-out metric, with a 95%
+bootstrap interval; and, per arm, the mean of that probability over the tasks where both arms ran (the
+interval from a bootstrap stratified by task). scipy/numpy only: the statistic is stats.prob_improvement.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from benchmarks import stats
+from benchmarks.seeding import numpy_generator
+from benchmarks.summary import Row, Summary
+from benchmarks.tables import fmt, fmt_interval
+
+RESAMPLES = 2000
+ALL_TASKS = "mean over tasks"
+
+
+def peer(model: str) -> str | None:
+    """The non-plastic model an arm is compared with: the same network without plasticity (Miconi's plastic and
+    plastic_shared vs rnn; Duan's duan_<core>_<rule> vs duan_<core>_nonplastic); None for non-plastic models."""
+    if model in ("plastic", "plastic_shared"):
+        return "rnn"
+    parts = model.split("_")
+    if len(parts) == 3 and parts[0] == "duan" and parts[2] in ("hebbian", "gradient"):
+        return f"duan_{parts[1]}_nonplastic"
+    return None
+
+
+@dataclass
+class Comparison:
+    budget: str
+    task: str  # a task name, or ALL_TASKS for the mean over tasks
+    arm: str
+    peer: str
+    p: float  # P(arm better than peer) + P(tie)/2
+    low: float
+    high: float
+    seeds: str  # "n_arm x n_peer", or the number of tasks for ALL_TASKS
+    p_value: float  # one-sided exact Mann-Whitney p (arm better than peer); NaN for ALL_TASKS
+
+
+def _single_rows(summary: Summary) -> dict[str, Row]:
+    """Rows by model, leaving out models with several configs in one table (they are not one arm)."""
+    counts: dict[str, int] = defaultdict(int)
+    for row in summary.rows:
+        counts[row.cell.model] += 1
+    return {row.cell.model: row for row in summary.rows if counts[row.cell.model] == 1}
+
+
+def _resampled(pairs: Sequence[tuple[np.ndarray, np.ndarray, bool]], rng: np.random.Generator) -> np.ndarray:
+    """Mean over ``pairs`` (one per task) of P(improvement), each arm's seeds resampled with replacement."""
+    draws = np.zeros(RESAMPLES)
+    for x, y, lower in pairs:
+        xs = x[rng.integers(0, x.size, (RESAMPLES, x.size))]
+        ys = y[rng.integers(0, y.size, (RESAMPLES, y.size))]
+        draws += np.array([stats.prob_improvement(a, b, lower) for a, b in zip(xs, ys)])
+    return draws / len(pairs)
+
+
+def _comparison(budget: str, task: str, arm: str, other: str, pairs: list[tuple[np.ndarray, np.ndarray, bool]],
+                seeds: str) -> Comparison:
+    p = float(np.mean([stats.prob_improvement(x, y, lower) for x, y, lower in pairs]))
+    draws = _resampled(pairs, numpy_generator("aggregate", budget, task, arm))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    x, y, lower = pairs[0]
+    p_value = stats.mann_whitney(x, y, "less" if lower else "greater") if len(pairs) == 1 else math.nan
+    return Comparison(budget, task, arm, other, p, float(low), float(high), seeds, p_value)
+
+
+def comparisons(summaries: list[Summary]) -> list[Comparison]:
+    """Every (budget, task, plastic arm) whose peer ran in the same table, then per (budget, arm) the mean over
+    the tasks where it has a peer (when there are at least two)."""
+    out: list[Comparison] = []
+    by_arm: dict[tuple[str, str, str], list[tuple[np.ndarray, np.ndarray, bool]]] = defaultdict(list)
+    for summary in sorted(summaries, key=lambda s: (s.section.budget, s.section.task)):
+        s, rows = summary.section, _single_rows(summary)
+        for model, row in sorted(rows.items()):
+            other = peer(model)
+            if other not in rows:
+                continue
+            pair = (np.asarray(row.values), np.asarray(rows[other].values), s.lower_is_better)
+            out.append(_comparison(s.budget, s.task, model, other, [pair], f"{pair[0].size} x {pair[1].size}"))
+            by_arm[(s.budget, model, other)].append(pair)
+    for (budget, arm, other), pairs in sorted(by_arm.items()):
+        if len(pairs) > 1:
+            out.append(_comparison(budget, ALL_TASKS, arm, other, pairs, f"{len(pairs)} tasks"))
+    return out
+
+
+def table(items: list[Comparison]) -> tuple[list[str], list[list[str]]]:
+    headers = ["Budget", "Task", "Plastic arm", "Non-plastic peer", "P(arm better)", "95% bootstrap CI",
+               "one-sided exact Mann-Whitney p", "Seeds"]
+    rows = [[c.budget, c.task, c.arm, c.peer, fmt(c.p), fmt_interval(stats.Interval(c.low, c.high, "percentile")),
+             fmt(c.p_value), c.seeds] for c in items]
+    return headers, rows
+
+
+def to_csv(items: list[Comparison]) -> str:
+    """Every comparison at full precision (repr)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["budget", "task", "arm", "peer", "p_improvement", "ci_low", "ci_high", "mann_whitney_p", "seeds"])
+    for c in items:
+        writer.writerow([c.budget, c.task, c.arm, c.peer, repr(c.p), repr(c.low), repr(c.high), repr(c.p_value),
+                         c.seeds])
+    return out.getvalue()
+
+
+EXPLAINED = (
+    "P(arm better) is the probability that a seed of the plastic arm ends with a better final held-out metric "
+    "than a seed of its non-plastic peer (the same network without plasticity), counting ties as one half, over "
+    "all seed pairs (rliable's probability of improvement; 0.5 = no difference). The 95% interval is a "
+    f"percentile bootstrap ({RESAMPLES} resamples of each arm's seeds; for the mean over tasks, resampled within "
+    "each task). With 3 seeds per arm the bootstrap interval is coarse and collapses to [1, 1] when every seed "
+    "of the arm beat every seed of the peer; the exact one-sided Mann-Whitney p says how sure that is (with 3 "
+    "against 3 seeds it cannot go below 0.05).")
+
+
+def figure(items: list[Comparison], budget: str, stem: Path) -> list[Path]:
+    """One row per comparison of the budget: P(arm better) with its interval, 0.5 marked."""
+    from matplotlib.figure import Figure
+    import matplotlib
+
+    from benchmarks.figure_parts import model_color
+    from benchmarks.figures import RC, save
+    chosen = [c for c in items if c.budget == budget]
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(8.0, 1.2 + 0.3 * len(chosen)))
+        ax = fig.add_subplot()
+        for y, c in enumerate(reversed(chosen)):
+            marker = "D" if c.task == ALL_TASKS else "o"
+            ax.errorbar([c.p], [y], xerr=[[c.p - c.low], [c.high - c.p]], fmt=marker, color=model_color(c.arm),
+                        capsize=3)
+        ax.set_yticks(range(len(chosen)), [f"{c.task}: {c.arm} vs {c.peer}" for c in reversed(chosen)], fontsize=7)
+        ax.axvline(0.5, color="gray", linestyle="--", linewidth=1)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_xlabel("P(arm better than peer), 95% bootstrap CI", fontsize=9)
+        ax.set_title(f"Budget {budget}: plastic arm vs its non-plastic peer\n(● per task, ◆ mean over tasks; "
+                     "0.5 = no difference)", fontsize=9)
+        fig.tight_layout()
+        return save(fig, stem)

@@ -1,0 +1,92 @@
+"""Pieces shared by the report's figures: one colour per model across every figure, the reference lines a
+claim rests on (chance, no-memory floors, the paper's values), held-out evaluation points, the y range that
+keeps each claim's gap visible, and integer episode ticks."""
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from benchmarks.summary import Row, Summary
+
+# One colour per model in every figure, chosen so that the models sharing a figure (a task's arms; the plastic
+# arms of the across-task view) differ clearly: Miconi arms blue/cyan, their non-plastic peers gray/brown, Duan
+# RNN arms red/orange/indigo, Duan LSTM arms greens/dark red, few-shot baselines olive/purple/pink/magenta.
+MODEL_COLORS = {
+    "plastic": "#1f77b4", "plastic_shared": "#17becf", "rnn": "#7f7f7f", "lstm": "#8c564b",
+    "maml": "#bcbd22", "protonet": "#9467bd", "plastic_rnn": "#e377c2", "maml_mlp": "#e7298a",
+    "duan_rnn_gradient": "#d62728", "duan_rnn_hebbian": "#ff7f0e", "duan_rnn_nonplastic": "#393b79",
+    "duan_lstm_gradient": "#2ca02c", "duan_lstm_hebbian": "#a6d854", "duan_lstm_nonplastic": "#843c39",
+}
+FALLBACK = matplotlib.colormaps["tab20"].colors  # models added later, until they get an entry above
+CLAIM_VALUE_RULES = ("near", "interval_overlap", "anchor")  # claims stating a value of the metric
+WARMUP = 0.1  # share of the episodes left out when an early spike would flatten the rest of a curve
+
+
+def model_color(model: str) -> Any:
+    """The model's colour in every figure (MODEL_COLORS; a model without an entry: a fixed hash of its name)."""
+    return MODEL_COLORS.get(model) or FALLBACK[zlib.crc32(model.encode()) % len(FALLBACK)]
+
+
+def reference_lines(summary: Summary) -> list[tuple[float, str, Any]]:
+    """(value, label, colour): the task's reference levels from published.yaml (e.g. chance), the no-memory
+    floor the records state, and the paper's value of every claim that has one about a model in the figure (in that
+    model's colour)."""
+    lines = [(float(ref["value"]), ref["label"], "black") for ref in summary.spec.get("reference_lines", [])]
+    floors = sorted({r.extra["no_memory_floor"] for row in summary.rows for _, r in row.cell.runs
+                     if isinstance(r.extra.get("no_memory_floor"), (int, float))})
+    lines += [(float(f), "no-memory floor", "black") for f in floors]
+    shown = {row.cell.model for row in summary.rows}
+    for claim in summary.spec.get("claims", []):
+        if claim.get("rule") in CLAIM_VALUE_RULES and isinstance(claim.get("value"), (int, float)) \
+                and claim.get("model") in shown:
+            lines.append((float(claim["value"]), f"paper: {claim['id']} ({claim['model']})",
+                          model_color(claim["model"])))
+    return lines
+
+
+def draw_reference_lines(ax: Any, lines: list[tuple[float, str, Any]]) -> None:
+    for value, label, color in lines:
+        ax.axhline(value, color=color, linestyle=":", linewidth=1.2, label=f"{label} = {value:g}")
+
+
+def eval_points(row: Row, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Median across seeds of the held-out metric at each evaluation episode (the record's eval_curve)."""
+    by_episode: dict[float, list[float]] = {}
+    for _, record in row.cell.runs:
+        curve = record.eval_curve if isinstance(record.eval_curve, dict) else {}
+        for episode, value in zip(curve.get("episode", []), curve.get(metric, [])):
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                by_episode.setdefault(float(episode), []).append(float(value))
+    if not by_episode:
+        return None
+    episodes = np.array(sorted(by_episode))
+    return episodes, np.array([np.median(by_episode[e]) for e in episodes])
+
+
+def clipped_range(curves: list[tuple[np.ndarray, np.ndarray]], keep: list[float]) -> tuple[float, float] | None:
+    """A y range without the first WARMUP share of the episodes when those early values would take more than
+    half of the axis (one early spike flattening every later gap); ``keep`` (reference lines, held-out points)
+    stays inside. None when the full range is fine."""
+    spans = [(x[0], x[-1]) for x, _ in curves if x.size]
+    if not spans:
+        return None
+    start = min(s for s, _ in spans) + WARMUP * (max(e for _, e in spans) - min(s for s, _ in spans))
+    late = np.concatenate([y[(x >= start) & np.isfinite(y)] for x, y in curves] + [np.asarray(keep, dtype=float)])
+    full = np.concatenate([y[np.isfinite(y)] for _, y in curves] + [np.asarray(keep, dtype=float)])
+    if not late.size or not full.size:
+        return None
+    low, high = float(late.min()), float(late.max())
+    if (float(full.max()) - float(full.min())) <= 2 * max(high - low, 1e-12):
+        return None
+    pad = 0.08 * max(high - low, 1e-12)
+    return low - pad, high + pad
+
+
+def integer_episode_ticks(ax: Any) -> None:
+    if ax.get_xscale() == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -1,0 +1,53 @@
+"""The across-task view: P(plastic arm better than its non-plastic peer) on hand-made records."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import aggregate
+from benchmarks.collect import build_sections
+from benchmarks.summary import summarise
+from tests.test_report import curve, make_record
+
+
+def summaries(values: dict[tuple[str, str], list[float]], lower: bool = True):
+    records = [(f"{task}/{model}/{seed}.json", make_record(task, model, seed, v, curve(0.5, 0.5, 0), lower=lower))
+               for (task, model), vs in values.items() for seed, v in enumerate(vs)]
+    return [summarise(section, {}) for section in build_sections(records, {})]
+
+
+def test_peers_are_the_same_network_without_plasticity():
+    assert aggregate.peer("plastic") == aggregate.peer("plastic_shared") == "rnn"
+    assert aggregate.peer("duan_lstm_hebbian") == aggregate.peer("duan_lstm_gradient") == "duan_lstm_nonplastic"
+    assert aggregate.peer("duan_rnn_gradient") == "duan_rnn_nonplastic"
+    assert aggregate.peer("rnn") is None and aggregate.peer("duan_rnn_nonplastic") is None
+    assert aggregate.peer("maml") is None
+
+
+def test_probability_of_improvement_per_task_and_mean_over_tasks():
+    items = aggregate.comparisons(summaries({
+        ("task_a", "plastic"): [0.1, 0.2, 0.3], ("task_a", "rnn"): [0.15, 0.25, 0.35],  # 6 of 9 pairs better
+        ("task_b", "plastic"): [0.1, 0.1], ("task_b", "rnn"): [0.1, 0.4],  # 2 wins + 2 ties: (2 + 2/2) / 4
+        ("task_b", "lstm"): [0.0, 0.0],  # no peer rule for lstm: not compared
+    }))
+    by_task = {c.task: c for c in items}
+    assert set(by_task) == {"task_a", "task_b", aggregate.ALL_TASKS}
+    assert by_task["task_a"].p == pytest.approx(6 / 9) and by_task["task_a"].seeds == "3 x 3"
+    assert by_task["task_b"].p == pytest.approx(0.75)
+    mean = by_task[aggregate.ALL_TASKS]
+    assert mean.p == pytest.approx((6 / 9 + 0.75) / 2) and mean.seeds == "2 tasks" and math.isnan(mean.p_value)
+    for c in items:
+        assert c.arm == "plastic" and c.peer == "rnn" and 0 <= c.low <= c.p <= c.high <= 1
+    assert by_task["task_a"].low < by_task["task_a"].high  # the seeds overlap: the interval is not a point
+    # the exact one-sided Mann-Whitney p of 3 vs 3 with U = 6: P(U >= 6) under the null = 7/20
+    assert by_task["task_a"].p_value == pytest.approx(7 / 20)
+
+
+def test_direction_follows_the_metric_and_the_table_renders():
+    higher = aggregate.comparisons(summaries({("t", "duan_rnn_hebbian"): [0.9, 0.8, 0.7],
+                                              ("t", "duan_rnn_nonplastic"): [0.1, 0.2, 0.3]}, lower=False))
+    assert [c.p for c in higher] == [1.0] and higher[0].p_value == pytest.approx(1 / 20)
+    headers, rows = aggregate.table(higher)
+    assert rows == [["quick", "t", "duan_rnn_hebbian", "duan_rnn_nonplastic", "1", "[1, 1]", "0.05", "3 x 3"]]
+    assert aggregate.to_csv(higher).splitlines()[1].startswith("quick,t,duan_rnn_hebbian,duan_rnn_nonplastic,1.0,")

@@ -1,0 +1,65 @@
+"""The pieces the report's figures share: colours, reference lines, the y range, held-out points, labels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import figure_parts as parts
+from benchmarks.collect import build_sections
+from benchmarks.labels import budget_label
+from benchmarks.summary import summarise
+from benchmarks.tasks.image_memory import _shared_alpha
+from benchmarks.tasks.maze import _legend_handles
+from tests.test_report import curve, make_record
+
+
+def test_one_colour_per_model_everywhere():
+    configured = sorted(p.stem for p in (Path(parts.__file__).parent / "conf" / "model").glob("*.yaml"))
+    assert set(configured) <= set(parts.MODEL_COLORS), "give the new model a colour in figure_parts.MODEL_COLORS"
+    assert len(set(parts.MODEL_COLORS.values())) == len(parts.MODEL_COLORS)  # no two models share a colour
+    assert parts.model_color("a_model_from_elsewhere") == parts.model_color("a_model_from_elsewhere")
+    assert parts.model_color("a_model_from_elsewhere") in parts.FALLBACK
+
+
+def test_clipping_leaves_out_an_early_spike_only():
+    x = np.arange(1.0, 101.0)
+    spike = np.where(x < 5, 10.0, 0.2 + 0.001 * x)
+    low, high = parts.clipped_range([(x, spike)], keep=[0.25])
+    assert low < 0.2 + 0.001 * 11 and 0.3 <= high < 1  # the late curve and the reference line stay inside
+    assert parts.clipped_range([(x, 1.0 / x)], keep=[]) is not None  # 1/x: the first 10% take most of the axis
+    assert parts.clipped_range([(x, 0.5 + 0.001 * x)], keep=[]) is None  # nothing to clip
+
+
+def _summary(task, spec, extra=None, episodes=None):
+    records = []
+    for model in ("plastic", "rnn"):
+        for seed in range(2):
+            r = make_record(task, model, seed, 0.1, curve(0.5, 0.1, 200), extra=extra)
+            r.eval_curve = {"episode": [500, 1000], "bit_error": [0.3 + seed, 0.1]}
+            if episodes is not None:
+                r.config["budget"]["tasks"][task]["episodes"] = episodes
+            records.append((f"{model}{seed}", r))
+    return summarise(build_sections(records, {task: spec})[0], spec)
+
+
+def test_reference_lines_held_out_points_and_budget_label():
+    spec = {"metric": "bit_error", "lower_is_better": True, "reference_lines": [{"value": 0.2, "label": "chance"}],
+            "claims": [{"id": "c1", "rule": "near", "model": "plastic", "value": 0.05},
+                       {"id": "c2", "rule": "near", "model": "lstm", "value": 0.5},  # lstm not drawn: no line
+                       {"id": "c3", "rule": "order", "better": "plastic", "worse": "rnn"}]}
+    summary = _summary("cue_reward", spec, extra={"no_memory_floor": 1 / 6})
+    lines = parts.reference_lines(summary)
+    assert [(v, label) for v, label, _ in lines] == [(0.2, "chance"), (pytest.approx(1 / 6), "no-memory floor"),
+                                                     (0.05, "paper: c1 (plastic)")]
+    assert lines[2][2] == parts.model_color("plastic")
+    episodes, medians = parts.eval_points(summary.rows[0], "bit_error")
+    assert episodes.tolist() == [500, 1000] and medians.tolist() == pytest.approx([0.8, 0.1])
+    assert budget_label(summary.section) == "quick, entries overridden: episodes=1000, eval_episodes=100"
+
+
+def test_shared_alpha_value_and_maze_legend():
+    assert _shared_alpha({"alpha": [0.015]}) == 0.015 and _shared_alpha({"alpha": 0.5}) == 0.5
+    assert _shared_alpha({"alpha": [[0.1, 0.2], [0.3, 0.4]]}) is None and _shared_alpha({}) is None
+    assert [h.get_label() for h in _legend_handles()] == ["agent", "its last 12 steps", "hidden reward square", "wall"]
