@@ -55,8 +55,9 @@ class PlasticRecurrentCore(nn.Module):
                  alpha_init: str | None = None, impl: str = "auto", chunk: int = 16) -> None:
         super().__init__()
         rule = check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"input_size={input_size} and hidden_size={hidden_size} must be >= 1")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if value < 1:
+                raise ValueError(f"{name}={value} must be >= 1")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.impl, self.chunk = impl, chunk
         self.rule, self.alpha_mode = rule, alpha
