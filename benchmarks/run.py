@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra import compose, initialize_config_module
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
+from benchmarks.compose import compose_config  # noqa: F401 - the trainer's callers compose through it
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
 from benchmarks.memory import UpdateMemory
@@ -29,8 +29,6 @@ from benchmarks.progress import Progress
 from benchmarks.records import RunRecord, config_hash, git_commit, load_record, record_path, write_record
 from benchmarks.seeding import run_streams
 from benchmarks.tasks import Task, lookup
-
-schema.register()
 
 
 def build_task(task_cfg: dict[str, Any], data_dir: str | None = None) -> Task:
@@ -227,12 +225,6 @@ def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, i
     if cfg.progress:
         print(f"[{cfg.task.name}/{cfg.model.name} seed {cfg.seed}] skipped: {reason} -> {path}", flush=True)
     return record
-
-
-def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The config ``python -m benchmarks.run <overrides>`` would run, composed without starting a run."""
-    with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
-        return compose("config", overrides=list(overrides))
 
 
 def _append(curve: dict[str, list[float]], episode: int, metrics: dict[str, float]) -> None:
