@@ -14,3 +14,9 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """The config ``python -m benchmarks.run <overrides>`` would run, composed without starting a run."""
     with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
         return compose("config", overrides=list(overrides))
+
+
+def compose_experiment(name: str) -> DictConfig:
+    """``conf/experiment/<name>.yaml`` composed against its typed schema (a misspelt key fails here)."""
+    with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
+        return compose(f"experiment/{name}").experiment
