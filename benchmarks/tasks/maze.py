@@ -24,7 +24,6 @@ from torch import Tensor, nn
 
 from benchmarks.a2c import PENALTIES, ActorCritic, a2c_loss
 from benchmarks.envs.maze import N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
-from benchmarks.models import build_model
 from benchmarks.tasks.base import Task
 
 SEED_BOUND = 2 ** 62  # episode seeds are drawn in [0, SEED_BOUND)
@@ -90,8 +89,7 @@ class Maze(Task):
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
         """The core of ``model_cfg`` (any family of kind ``core``) under the policy and value heads."""
-        return ActorCritic(build_model(model_cfg, self.model_io(), self.model_kinds, f"task {self.name!r}"),
-                           N_ACTIONS)
+        return ActorCritic(super().build_model(model_cfg), N_ACTIONS)
 
     def rollout(self, model: nn.Module, batch: MazeBatch) -> dict[str, Tensor]:
         """Run the agent on the batch's episodes; returns logits (T, B, A), values, actions, rewards (T, B).

@@ -142,13 +142,12 @@ class Omniglot(Task):
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
         """A ``fewshot`` classifier gets (image side, n_way); a plastic ``head`` goes on the conv backbone."""
-        label = f"task {self.name!r}"
         if family_of(model_cfg).kind != "head":
-            return build_model(model_cfg, self.model_io(), self.model_kinds, label)
+            return super().build_model(model_cfg)
         side = self.config.image_size
         backbone = ConvBackbone(side)
         head = build_model(model_cfg, {"in_features": backbone.feature_size, "out_features": self.config.n_way},
-                           self.model_kinds, label)
+                           self.model_kinds, f"task {self.name!r}")
         return PlasticFewShotClassifier(backbone, head, (1, side, side))
 
     def episode_loss(self, model: nn.Module, batch: FewShotBatch) -> tuple[Tensor, dict[str, float]]:
