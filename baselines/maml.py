@@ -20,9 +20,9 @@ class EpisodicMAML(nn.Module):
                  test_inner_steps: int | None) -> None:
         super().__init__()
         if inner_steps < 1 or (test_inner_steps is not None and test_inner_steps < 1):
-            raise ValueError("model.inner_steps and model.test_inner_steps must be >= 1")
+            raise ValueError(f"inner_steps={inner_steps} and test_inner_steps={test_inner_steps} must be >= 1")
         if not inner_lr > 0:
-            raise ValueError(f"model.inner_lr={inner_lr} must be > 0")
+            raise ValueError(f"inner_lr={inner_lr} must be > 0")
         import learn2learn as l2l  # imported here: it pulls in gym, which only MAML needs
 
         self.maml = l2l.algorithms.MAML(module, lr=inner_lr, first_order=first_order)

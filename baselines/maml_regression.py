@@ -31,7 +31,7 @@ class MAMLRegressor(EpisodicMAML):
                  inner_steps: int = 5, inner_lr: float = 0.1, first_order: bool = False,
                  test_inner_steps: int | None = None) -> None:
         if hidden_size < 1 or n_layers < 0:
-            raise ValueError("model.hidden_size must be >= 1 and model.n_layers >= 0")
+            raise ValueError(f"hidden_size={hidden_size} must be >= 1 and n_layers={n_layers} >= 0")
         super().__init__(mlp(input_size, output_size, hidden_size, n_layers), inner_steps, inner_lr, first_order,
                          test_inner_steps)
 

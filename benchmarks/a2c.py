@@ -33,10 +33,6 @@ class ActorCritic(nn.Module):
     def initial_state(self, batch_size: int) -> Any:
         return self.core.initial_state(batch_size)
 
-    def record_extra(self) -> dict:
-        """The core's own record entries (e.g. which implementation of the plastic step ran)."""
-        return getattr(self.core, "record_extra", dict)()
-
     def _heads(self, h: Tensor) -> Tensor:
         return torch.cat([self.policy(h), self.value(h)], dim=-1)
 

@@ -6,7 +6,6 @@ so regenerating from the same records gives identical files.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from matplotlib.figure import Figure
 
 from benchmarks import figure_parts as parts, stats
 from benchmarks.summary import Row, Summary
+from benchmarks.tasks import TASKS
 
 RC = {"svg.hashsalt": "plasticbench", "font.size": 10, "axes.grid": True, "grid.alpha": 0.3}
 
@@ -147,19 +147,17 @@ def survival_curves(summary: Summary, stem: Path) -> list[Path]:
 
 
 def task_figures(summary: Summary, out_dir: Path) -> tuple[list[Path], list[str]]:
-    """Figures from the task module's ``report_figures`` hook, if it has one; errors become report notes."""
+    """Figures from each task's ``report_figures`` hook (``benchmarks.tasks.TASKS``); errors become report notes."""
     runs = [record for row in summary.rows for _, record in row.cell.runs]
     kinds = sorted({str(r.config.get("task", {}).get("kind")) for r in runs})
     paths: list[Path] = []
     notes: list[str] = []
     for kind in kinds:
-        name = f"benchmarks.tasks.{kind}"
+        if kind not in TASKS:
+            notes.append(f"no task of kind {kind!r} in benchmarks.tasks.TASKS: no task-specific figures")
+            continue
         try:
-            hook = getattr(importlib.import_module(name), "report_figures", None)
-            paths += [Path(p) for p in hook(runs, out_dir)] if hook is not None else []
-        except ModuleNotFoundError as err:
-            notes.append(f"no task module {name}: no task-specific figures" if err.name == name else
-                         f"task figures of kind {kind!r} failed: {type(err).__name__}: {err}")
+            paths += [Path(p) for p in TASKS[kind][0].report_figures(runs, out_dir)]
         except Exception as err:  # a task's figure bug must not lose the rest of the report
             notes.append(f"task figures of kind {kind!r} failed: {type(err).__name__}: {err}")
     return sorted(paths), notes

@@ -1,8 +1,10 @@
 """Model families the harness can build, and the bridge from a model config to a module.
 
 A family is a constructor from ``plastic/`` or ``baselines/``; its keyword arguments (minus what the task
-supplies, see ``Task.model_io``) become the typed config schema ``base_<family>`` of the ``model`` group, so a
-misspelt key fails when hydra composes the config. Adding a model family = its class + one line here + a YAML.
+supplies: ``KINDS``, given by ``Task.model_io``) become the typed config schema ``base_<family>`` of the ``model``
+group, so a misspelt key fails when hydra composes the config. Adding a model family = its class + one line in
+``FAMILIES`` + a YAML ``conf/model/<name>.yaml``; a task runs every family of the kinds it accepts
+(``Task.model_kinds``), so no task is edited.
 """
 from __future__ import annotations
 
@@ -10,30 +12,48 @@ import dataclasses
 import inspect
 import types
 import typing
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from omegaconf import MISSING
 from torch import nn
 
+from baselines.cores import LSTMCore, NonPlasticCore
 from baselines.fewshot import MAMLClassifier, ProtoNetClassifier
 from baselines.lstm import LSTMBaseline
 from baselines.maml_regression import MAMLRegressor
 from baselines.rnn import NonPlasticRNN
-from plastic.duan import DuanNet
-from plastic.duan_fewshot import DuanFewShotClassifier
-from plastic.miconi import PlasticRecurrentNet
+from plastic import (DuanFewShotClassifier, DuanNet, PlasticOutputLayer, PlasticRecurrentCore,
+                     PlasticRecurrentNet)
 
-FAMILIES: dict[str, Callable[..., nn.Module]] = {
-    "miconi": PlasticRecurrentNet,
-    "rnn": NonPlasticRNN,
-    "lstm": LSTMBaseline,
-    "maml": MAMLClassifier,  # few-shot: input_size = image side, output_size = ways
-    "protonet": ProtoNetClassifier,  # few-shot: input_size = image side, output_size = ways
-    "duan": DuanNet,  # Duan et al. 2023: encoder -> plastic RNN/LSTM cell -> readout (rule none = non-plastic)
-    "maml_mlp": MAMLRegressor,  # few-shot regression: input_size = d (x only), adapted on the support set
-    "duan_fewshot": DuanFewShotClassifier,  # few-shot: conv backbone -> DuanNet; input_size = image side
+# What a family's models are, and so which constructor arguments the task supplies (the rest is the schema):
+KINDS: dict[str, tuple[str, ...]] = {
+    "sequence": ("input_size", "output_size"),  # stepped network: inputs -> outputs, every step
+    "core": ("input_size",),  # recurrent core returning its hidden state (``hidden_size`` wide); the task adds heads
+    "head": ("in_features", "out_features"),  # plastic output layer on the task's own feature extractor
+    "fewshot": ("input_size", "output_size"),  # classify(support, labels, query); image side, ways
+    "regressor": ("input_size", "output_size"),  # regress(support_x, support_y, query_x); x size, 1
 }
-TASK_SUPPLIED = {"input_size", "output_size"}
+
+
+class Family(NamedTuple):
+    build: Callable[..., nn.Module]  # the constructor; its keyword arguments are the model YAML's fields
+    kind: str  # a key of KINDS
+
+
+FAMILIES: dict[str, Family] = {
+    "miconi": Family(PlasticRecurrentNet, "sequence"),
+    "rnn": Family(NonPlasticRNN, "sequence"),
+    "lstm": Family(LSTMBaseline, "sequence"),
+    "duan": Family(DuanNet, "sequence"),  # Duan et al. 2023: encoder -> plastic RNN/LSTM cell -> readout
+    "miconi_core": Family(PlasticRecurrentCore, "core"),  # Miconi's maze network: i2h -> plastic recurrent layer
+    "rnn_core": Family(NonPlasticCore, "core"),  # the same core without plasticity
+    "lstm_core": Family(LSTMCore, "core"),
+    "miconi_head": Family(PlasticOutputLayer, "head"),  # Miconi's Omniglot plastic softmax layer
+    "maml": Family(MAMLClassifier, "fewshot"),
+    "protonet": Family(ProtoNetClassifier, "fewshot"),
+    "duan_fewshot": Family(DuanFewShotClassifier, "fewshot"),  # conv backbone -> DuanNet
+    "maml_mlp": Family(MAMLRegressor, "regressor"),  # adapted on the support set
+}
 HARNESS_FIELDS = {"name", "family"}
 
 
@@ -47,12 +67,12 @@ def _optional(tp: Any) -> Any:
 
 def family_schema(family: str) -> type:
     """A dataclass whose fields are the family constructor's keyword arguments, plus ``name`` and ``family``."""
-    ctor = FAMILIES[family]
+    ctor, kind = FAMILIES[family]
     hints = typing.get_type_hints(ctor.__init__)
     fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=MISSING)),
                                           ("family", str, dataclasses.field(default=family))]
     for pname, param in inspect.signature(ctor.__init__).parameters.items():
-        if pname == "self" or pname in TASK_SUPPLIED:
+        if pname == "self" or pname in KINDS[kind]:
             continue
         default = param.default if param.default is not inspect.Parameter.empty else MISSING
         fields.append((pname, _optional(hints.get(pname, Any)), dataclasses.field(default=default)))
@@ -63,12 +83,31 @@ def model_kwargs(model_cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in model_cfg.items() if k not in HARNESS_FIELDS}
 
 
-def build_model(model_cfg: dict[str, Any], io: dict[str, Any]) -> nn.Module:
-    """Instantiate ``model_cfg['family']`` with the task's I/O sizes and the config's keyword arguments."""
+def family_of(model_cfg: dict[str, Any]) -> Family:
     family = model_cfg["family"]
     if family not in FAMILIES:
         raise ValueError(f"model.family={family!r} is unknown; known families: {sorted(FAMILIES)}")
-    return FAMILIES[family](**io, **model_kwargs(model_cfg))
+    return FAMILIES[family]
+
+
+def build_model(model_cfg: dict[str, Any], io: dict[str, Any], accepts: tuple[str, ...] | None = None,
+                task: str = "this task") -> nn.Module:
+    """Instantiate ``model_cfg['family']`` with the task's ``io`` and the config's keyword arguments.
+
+    ``accepts``: the kinds of model the task can run (None: any). A constructor's error, which names its
+    argument (``rule='stdp'``), is re-raised naming the config key (``model.rule='stdp'``)."""
+    family = family_of(model_cfg)
+    if accepts is not None and family.kind not in accepts:
+        fitting = sorted(name for name, f in FAMILIES.items() if f.kind in accepts)
+        raise ValueError(f"model {model_cfg['name']!r} (family {model_cfg['family']!r}) is a {family.kind} model; "
+                         f"{task} takes {' or '.join(accepts)} models, of the families {fitting}")
+    kwargs = model_kwargs(model_cfg)
+    try:
+        return family.build(**io, **kwargs)
+    except ValueError as err:
+        message = str(err)
+        key = message.split("=", 1)[0]
+        raise ValueError(f"model.{message}" if key in kwargs else f"model {model_cfg['name']!r}: {message}") from err
 
 
 def count_parameters(model: nn.Module) -> int:

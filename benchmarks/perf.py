@@ -80,13 +80,13 @@ ROWS: list[Row] = [
         ("model.grad_impl=closed_form",), vs=DUAN_AUTOGRAD),
     # Maze (A2C, 250 steps): batched environments vs one episode per update. impl=auto: the plain step below
     # batch 8, the chunked fast step from 8 on; the plain step at batch 64 shows what batching alone gives.
-    Row("maze/plastic/b1", "maze", "plastic", 1),
-    Row("maze/plastic/plain/b64", "maze", "plastic", 64, PLAIN, vs="maze/plastic/b1"),
-    Row("maze/plastic/b16", "maze", "plastic", 16, vs="maze/plastic/b1"),
-    Row("maze/plastic/b64", "maze", "plastic", 64, vs="maze/plastic/b1"),
-    Row("maze/plastic/b128", "maze", "plastic", 128, vs="maze/plastic/b1"),
+    Row("maze/plastic/b1", "maze", "plastic_core", 1),
+    Row("maze/plastic/plain/b64", "maze", "plastic_core", 64, PLAIN, vs="maze/plastic/b1"),
+    Row("maze/plastic/b16", "maze", "plastic_core", 16, vs="maze/plastic/b1"),
+    Row("maze/plastic/b64", "maze", "plastic_core", 64, vs="maze/plastic/b1"),
+    Row("maze/plastic/b128", "maze", "plastic_core", 128, vs="maze/plastic/b1"),
     # Omniglot 5-way 1-shot, plastic output layer on the conv backbone, at the quick budget's batch (8).
-    Row("omniglot/plastic/b8", "omniglot", "plastic", 8),
+    Row("omniglot/plastic/b8", "omniglot", "plastic_head", 8),
 ]
 
 

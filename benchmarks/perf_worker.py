@@ -20,11 +20,10 @@ import torch
 from benchmarks import memory, schema
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
-from benchmarks.models import build_model
 from benchmarks.perf_counts import profile_counts
 from benchmarks.run import apply_update, build_task, compose_config, make_optimizer, resolved_config
 from benchmarks.tasks.base import Episode, SequenceTask
-from benchmarks.tasks import task_modules
+from benchmarks.tasks import TASKS
 
 
 class SyntheticImages(SequenceTask):
@@ -70,8 +69,7 @@ def build(spec: dict[str, Any]) -> tuple[Any, torch.nn.Module, Any, Any, dict[st
         config["model"].update(coupling="clamp", checkpoint_every=0)
         note = f"synthetic stand-in (same shapes): {err}"
     torch.manual_seed(0)
-    model = task.build_model(config["model"]) if hasattr(task, "build_model") \
-        else build_model(config["model"], task.model_io())
+    model = task.build_model(config["model"])
     return task, model, make_optimizer(model, config["optim"], lr), cfg, config["model"], note
 
 
@@ -170,12 +168,11 @@ def available(spec: dict[str, Any]) -> str | None:
     """Why a row cannot run here (its task is not in this checkout), or None."""
     if spec.get("synthetic_fallback"):
         return None
-    kinds = task_modules()
     try:
         kind = compose_config([f"task={spec['task']}"]).task.kind
     except Exception as err:  # noqa: BLE001 - hydra raises several types for a missing config
         return f"task config {spec['task']!r} not found ({type(err).__name__})"
-    return None if kind in kinds else f"task kind {kind!r} not implemented"
+    return None if kind in TASKS else f"task kind {kind!r} not implemented"
 
 
 def main(argv: list[str]) -> None:

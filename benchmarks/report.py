@@ -20,7 +20,7 @@ from benchmarks.collect import Loaded, build_sections, load_dirs
 from benchmarks.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
 from benchmarks.atomic import atomic_write_text
 from benchmarks.records import RunRecord
-from benchmarks.run import compose_config
+from benchmarks.compose import compose_config
 from benchmarks.summary import Summary, summarise
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"

@@ -7,7 +7,6 @@ point below only composes the config and calls it.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 import time
@@ -15,37 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra import compose, initialize_config_module
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
+from benchmarks.compose import compose_config  # noqa: F401 - the trainer's callers compose through it
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
 from benchmarks.environment import describe
 from benchmarks.loggers import log_folder, open_logger
 from benchmarks.memory import UpdateMemory
-from benchmarks.models import build_model, count_parameters
+from benchmarks.model_extra import model_extra
+from benchmarks.models import count_parameters
 from benchmarks.progress import Progress
 from benchmarks.records import RunRecord, config_hash, git_commit, load_record, record_path, write_record
 from benchmarks.seeding import run_streams
-from benchmarks.tasks import task_modules
-
-schema.register()
+from benchmarks.tasks import Task, lookup
 
 
-def build_task(task_cfg: dict[str, Any], data_dir: str | None = None) -> Any:
-    kind = task_cfg["kind"]
-    modules = task_modules()
-    if kind not in modules:
-        raise ValueError(f"task.kind={kind!r} is unknown; known task kinds: {sorted(modules)}")
-    module = modules[kind]
+def build_task(task_cfg: dict[str, Any], data_dir: str | None = None) -> Task:
+    """The task of a resolved task config (its ``kind`` names the registry entry)."""
+    task_cls, config_cls = lookup(task_cfg["kind"])
     own = {k: v for k, v in task_cfg.items() if k not in schema.TASK_HARNESS_FIELDS}
-    kwargs: dict[str, Any] = {"name": task_cfg["name"]}
-    if "data_dir" in inspect.signature(module.TASK).parameters:
-        kwargs["data_dir"] = data_dir
-    return module.TASK(module.CONFIG(**own), **kwargs)
+    return task_cls(config_cls(**own), name=task_cfg["name"], data_dir=data_dir)
 
 
 def make_optimizer(model: torch.nn.Module, optim: dict[str, Any], lr: float) -> torch.optim.Optimizer:
@@ -61,7 +53,7 @@ def batch_sizes(episodes: int, batch_size: int) -> list[int]:
     return [batch_size] * full + ([rest] if rest else [])
 
 
-def evaluate(task: Any, model: torch.nn.Module, pool: list[Any]) -> dict[str, float]:
+def evaluate(task: Task, model: torch.nn.Module, pool: list[Any]) -> dict[str, float]:
     """Episode-weighted mean of each metric over the fixed evaluation pool."""
     totals: dict[str, float] = {}
     count = 0
@@ -90,11 +82,10 @@ def bin_curve(points: list[dict[str, float]], max_points: int) -> dict[str, list
     return curve
 
 
-def _eval_pool(task: Any, budget: Any, eval_seed: int) -> list[Any]:
-    """Held-out episodes: ``task.sample_eval`` when the task has a held-out split (real data), else ``sample``."""
+def _eval_pool(task: Task, budget: Any, eval_seed: int) -> list[Any]:
+    """The fixed held-out episodes (``task.sample_eval``)."""
     generator = torch.Generator().manual_seed(eval_seed)
-    sample = getattr(task, "sample_eval", task.sample)
-    return [sample(n, generator) for n in batch_sizes(budget["eval_episodes"], budget["eval_batch_size"])]
+    return [task.sample_eval(n, generator) for n in batch_sizes(budget["eval_episodes"], budget["eval_batch_size"])]
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
@@ -137,7 +128,7 @@ def apply_update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss:
     optimizer.step()
 
 
-def train(cfg: DictConfig, task: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
+def train(cfg: DictConfig, task: Task, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pool: list[Any],
           budget: dict[str, Any], train_gen: torch.Generator, state: TrainState, ckpt: Checkpointer,
           memory: UpdateMemory, log: Any) -> TrainState:
     """The training loop from ``state`` on (a fresh state, or one restored from a checkpoint). ``memory``
@@ -190,8 +181,7 @@ def run(cfg: DictConfig) -> RunRecord:
         return skipped_record(cfg, config, streams, str(err))
     with torch.random.fork_rng():
         torch.manual_seed(streams["init"])
-        model = task.build_model(config["model"]) if hasattr(task, "build_model") \
-            else build_model(config["model"], task.model_io())
+        model = task.build_model(config["model"])
     device = resolve_device(cfg.device)
     model.to(device)
     lr = schema.learning_rate(cfg)
@@ -223,7 +213,7 @@ def run(cfg: DictConfig) -> RunRecord:
         diverged_at=state.diverged_at, environment=describe(device),
         extra={"lr": lr, "device": str(device), "memory": memory.summary(),
                "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
-               **task_extra(task, model), **getattr(model, "record_extra", lambda: {})()},
+               **task.record_extra(model), **model_extra(model, batch_sizes(budget["episodes"], budget["batch_size"]))},
     )
     path = write_record(cfg.out_dir, record)
     ckpt.clear()
@@ -233,18 +223,9 @@ def run(cfg: DictConfig) -> RunRecord:
     return record
 
 
-def task_extra(task: Any, model: torch.nn.Module) -> dict[str, Any]:
-    """``task.record_extra()``; a task whose ``record_extra`` takes an argument also gets the trained model
-    (to record figure data, e.g. held-out reconstructions)."""
-    extra = getattr(task, "record_extra", None)
-    if extra is None:
-        return {}
-    return extra(model) if inspect.signature(extra).parameters else extra()
-
-
 def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, int], reason: str) -> RunRecord:
     """A task whose data is missing: a record with status "skipped" and the reason, so reports show the gap."""
-    task_cls = task_modules()[config["task"]["kind"]].TASK
+    task_cls, _ = lookup(config["task"]["kind"])
     record = RunRecord(
         task=cfg.task.name, model=cfg.model.name, budget=cfg.budget.name, seed=cfg.seed, status="skipped",
         config=config, config_hash=config_hash(config), git_commit=git_commit(), data_digest=None, seeds=streams,
@@ -256,12 +237,6 @@ def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, i
     if cfg.progress:
         print(f"[{cfg.task.name}/{cfg.model.name} seed {cfg.seed}] skipped: {reason} -> {path}", flush=True)
     return record
-
-
-def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The config ``python -m benchmarks.run <overrides>`` would run, composed without starting a run."""
-    with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
-        return compose("config", overrides=list(overrides))
 
 
 def _append(curve: dict[str, list[float]], episode: int, metrics: dict[str, float]) -> None:

@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from benchmarks.models import FAMILIES, family_schema
-from benchmarks.tasks import task_modules
+from benchmarks.tasks import TASKS
 
 OPTIMIZERS = ("adam", "adamw")
 OPTIMIZER_IMPLS = ("fused", "foreach", "for_loop")
@@ -131,8 +131,8 @@ def register() -> None:
     cs.store(name="base_run", node=RunConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
     cs.store(group="logger", name="base_logger", node=LoggerConf)
-    for kind, module in task_modules().items():
-        cs.store(group="task", name=f"base_{kind}", node=task_schema(kind, module.CONFIG))
+    for kind, (_, config_cls) in TASKS.items():
+        cs.store(group="task", name=f"base_{kind}", node=task_schema(kind, config_cls))
     for family in FAMILIES:
         cs.store(group="model", name=f"base_{family}", node=family_schema(family))
 

@@ -31,10 +31,10 @@ import torch
 from torch import Tensor, nn
 
 from plastic.duan_layers import ALPHA_INITS, PlasticLinear, cell_bound, lstm_cell, lstm_cell_backward
-from plastic.miconi import check_choice, unroll
+from plastic.common import canonical_rule, check_choice, check_input, unroll
 
 CELLS = ("rnn", "lstm")
-DUAN_RULES = ("hebbian", "gradient", "none")
+DUAN_RULES = ("hebbian", "gradient", "none")  # "hebb" is accepted as an alias of "hebbian"
 GRAD_IMPLS = ("closed_form", "autograd")
 LOSS_NORMS = ("per_sample", "batch_mean")
 FAST_WEIGHTS = ("factored", "dense")
@@ -68,6 +68,23 @@ class DuanNet(nn.Module):
     """Encoder -> plastic RNN/LSTM cell -> readout, with per-episode fast weights in the state.
 
     ``rule='none'`` is the same architecture without plasticity (widen it for matched parameters).
+
+    Args:
+        input_size, output_size: task inputs and outputs per step.
+        cell: ``"rnn"`` (ReLU RNN) or ``"lstm"``.
+        hidden_size: units of the cell.
+        rule: ``"hebbian"`` (alias ``"hebb"``), ``"gradient"`` or ``"none"`` (no plasticity).
+        grad_impl: the gradient rule computed in ``"closed_form"`` or by ``"autograd"`` (needs dense fast weights).
+        internal_loss_norm: ``"per_sample"`` or ``"batch_mean"`` (the reference's; see the module docstring).
+        modulation: add the modulation unit m to the readout (eta and lam depend on it).
+        extra_units: readout units beyond the task outputs and m (>= 0).
+        p_lr, p_decay: plasticity rate and decay scale, in [0, 0.5] (``p_decay`` None = ``p_lr``).
+        update_clip: per-sample bound on the norm of a step's update; None = no clipping.
+        alpha_init: per-connection alpha drawn ``"uniform"`` on (-1, 1), or all ``"ones"`` / ``"neg_ones"``.
+        learn_alpha: whether alpha is trained.
+        fast_weights: fast weights kept ``"factored"`` (history of rank-one updates) or ``"dense"``.
+
+    ``forward`` takes time-first inputs (T, B, input_size) and checks their shape.
     """
 
     def __init__(self, input_size: int, output_size: int, cell: str = "rnn", hidden_size: int = 128,
@@ -76,19 +93,19 @@ class DuanNet(nn.Module):
                  update_clip: float | None = 1.0, alpha_init: str = "uniform", learn_alpha: bool = True,
                  fast_weights: str = "factored") -> None:
         super().__init__()
-        for name, value, allowed in (("cell", cell, CELLS), ("rule", rule, DUAN_RULES),
-                                     ("grad_impl", grad_impl, GRAD_IMPLS),
+        rule = canonical_rule(rule, DUAN_RULES)
+        for name, value, allowed in (("cell", cell, CELLS), ("grad_impl", grad_impl, GRAD_IMPLS),
                                      ("internal_loss_norm", internal_loss_norm, LOSS_NORMS),
                                      ("alpha_init", alpha_init, ALPHA_INITS),
                                      ("fast_weights", fast_weights, FAST_WEIGHTS)):
             check_choice(name, value, allowed)
         if rule == "gradient" and grad_impl == "autograd" and fast_weights != "dense":
-            raise ValueError("model.grad_impl='autograd' differentiates w.r.t. materialised fast weights: "
-                             "set model.fast_weights: dense (or grad_impl: closed_form)")
+            raise ValueError("grad_impl='autograd' differentiates w.r.t. materialised fast weights: "
+                             "set fast_weights='dense' (or grad_impl='closed_form')")
         self._check_numbers(input_size, output_size, hidden_size, extra_units, p_lr, p_decay, update_clip)
         if rule == "none" and (modulation or extra_units):
-            raise ValueError("model.rule='none' has no plasticity to modulate: set modulation: false and "
-                             "extra_units: 0 (they would only add unused readout units)")
+            raise ValueError("rule='none' has no plasticity to modulate: set modulation=False and "
+                             "extra_units=0 (they would only add unused readout units)")
         self.input_size, self.output_size, self.hidden_size = input_size, output_size, hidden_size
         self.cell, self.rule, self.grad_impl, self.loss_norm = cell, rule, grad_impl, internal_loss_norm
         self.modulation, self.extra_units = modulation, extra_units
@@ -110,19 +127,13 @@ class DuanNet(nn.Module):
     def _check_numbers(input_size: int, output_size: int, hidden_size: int, extra_units: int, p_lr: float,
                        p_decay: float | None, update_clip: float | None) -> None:
         if min(input_size, output_size, hidden_size) < 1 or extra_units < 0:
-            raise ValueError("input_size, output_size and model.hidden_size must be >= 1, model.extra_units >= 0")
+            raise ValueError(f"input_size={input_size}, output_size={output_size} and hidden_size={hidden_size} "
+                             f"must be >= 1, extra_units={extra_units} >= 0")
         if not 0 <= p_lr <= 0.5 or (p_decay is not None and not 0 <= p_decay <= 0.5):
-            raise ValueError(f"model.p_lr={p_lr} and model.p_decay={p_decay} must lie in [0, 0.5] "
+            raise ValueError(f"p_lr={p_lr} and p_decay={p_decay} must lie in [0, 0.5] "
                              "(eta and lam reach 2x that, and the decay factor 1 - lam must stay >= 0)")
         if update_clip is not None and not update_clip > 0:
-            raise ValueError(f"model.update_clip={update_clip} must be > 0 or null (no clipping)")
-
-    def record_extra(self) -> dict[str, Any]:
-        """What ran, for the run record (the full config is there too)."""
-        return {"duan": {"cell": self.cell, "rule": self.rule, "hidden_size": self.hidden_size,
-                         "fast_weights": self.fast_weights if self.rule != "none" else None,
-                         "grad_impl": self.grad_impl if self.rule == "gradient" else None,
-                         "internal_loss_norm": self.loss_norm if self.rule == "gradient" else None}}
+            raise ValueError(f"update_clip={update_clip} must be > 0 or None (no clipping)")
 
     def trace_shapes(self) -> list[tuple[int, ...]]:
         """Per-sample shapes of every plastic tensor, in update order (weight then bias, layer by layer)."""
@@ -216,6 +227,7 @@ class DuanNet(nn.Module):
 
     def step(self, x: Tensor, state: DuanState) -> tuple[Tensor, DuanState]:
         """One time step. x: (B, input_size) -> (y: (B, output_size), new state)."""
+        check_input(x, self.input_size, step=True)
         if self.rule == "gradient" and self.grad_impl == "autograd":
             return self._step_autograd(x, state)
         fast = self._fast(state)
@@ -247,6 +259,7 @@ class DuanNet(nn.Module):
 
     def forward(self, inputs: Tensor, state: DuanState | None = None) -> tuple[Tensor, DuanState]:
         """Whole sequence. inputs: (T, B, input_size) -> (outputs (T, B, output_size), final state)."""
+        check_input(inputs, self.input_size, step=False)
         state = state if state is not None else self.initial_state(inputs.shape[1])
         return unroll(self.step, inputs, state)
 

@@ -12,12 +12,21 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from baselines.fewshot import ConvBackbone, embed
+from plastic.common import check_episode
+from plastic.conv import ConvBackbone, embed
 from plastic.duan import DuanNet
 
 
 class DuanFewShotClassifier(nn.Module):
-    """``ConvBackbone(input_size)`` -> ``DuanNet(features + ways -> ways)``; keyword arguments go to DuanNet."""
+    """``ConvBackbone(input_size)`` -> ``DuanNet(features + ways -> ways)``.
+
+    Args:
+        input_size: side of the square images (the backbone's ``image_size``).
+        output_size: classes per episode (ways).
+        channels: filters of every conv layer of the backbone.
+        cell, hidden_size, rule, grad_impl, internal_loss_norm, modulation, extra_units, p_lr, p_decay,
+            update_clip, alpha_init, learn_alpha, fast_weights: the ``DuanNet``'s (see ``plastic.duan.DuanNet``).
+    """
 
     loss_kind = "ce"
 
@@ -35,11 +44,9 @@ class DuanFewShotClassifier(nn.Module):
                            update_clip=update_clip, alpha_init=alpha_init, learn_alpha=learn_alpha,
                            fast_weights=fast_weights)
 
-    def record_extra(self) -> dict:
-        return self.rnn.record_extra()
-
     def classify(self, support: Tensor, support_labels: Tensor, query: Tensor) -> Tensor:
         """support (B, S, C, H, W), labels (B, S), query (B, Q, C, H, W) -> log-probs (B, Q, K)."""
+        check_episode(support, support_labels, query)
         batch, n_support, n_query = support.shape[0], support.shape[1], query.shape[1]
         features = embed(self.backbone, torch.cat([support, query], dim=1))  # (B, S + Q, F), one backbone call
         labels = F.one_hot(support_labels, self.n_way).to(features.dtype)  # (B, S, K)

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from plastic.common import check_choice, check_input
+
 ALPHA_INITS = ("uniform", "ones", "neg_ones")
 
 
@@ -33,11 +35,20 @@ class PlasticLinear(nn.Module):
 
     Slow weights and biases ~ U(-bound, bound). ``plastic`` adds a per-connection ``alpha`` for the weight;
     ``plastic_bias`` one for the bias (the gradient rule has a non-zero bias update; Hebbian does not).
+
+    Args:
+        in_features, out_features: sizes of ``x`` and ``z``.
+        bound: slow weights and biases start uniform on (-bound, bound).
+        plastic: give the weight a per-connection ``alpha_w`` (fast weights ``alpha_w ⊙ A``).
+        plastic_bias: give the bias a per-unit ``alpha_b``.
+        alpha_init: alphas drawn ``"uniform"`` on (-1, 1), or all ``"ones"`` / ``"neg_ones"``.
+        learn_alpha: whether the alphas are trained (else fixed buffers).
     """
 
     def __init__(self, in_features: int, out_features: int, bound: float, plastic: bool, plastic_bias: bool,
                  alpha_init: str, learn_alpha: bool) -> None:
         super().__init__()
+        check_choice("alpha_init", alpha_init, ALPHA_INITS)
         self.in_features, self.out_features = in_features, out_features
         self.plastic, self.plastic_bias = plastic, plastic_bias
         self.w = nn.Parameter((torch.rand(in_features, out_features) * 2 - 1) * bound)
@@ -65,6 +76,7 @@ class PlasticLinear(nn.Module):
     def forward(self, x: Tensor, fast: "DenseFast | FactoredFast | None" = None,
                 fast_b: Tensor | None = None) -> Tensor:
         """x: (B, in) -> z: (B, out)."""
+        check_input(x, self.in_features, step=True)
         z = torch.addmm(self.b, x, self.w)
         if fast is not None:
             z = z + fast.drive(x)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from plastic.common import check_episode
 from plastic.output_layer import PlasticOutputLayer
 
 
@@ -19,6 +20,12 @@ class PlasticFewShotClassifier(nn.Module):
 
     ``backbone`` maps (N, C, H, W) images to (N, head.in_features) features. ``loss_kind`` = "bce": the paper
     trains the query-step softmax with binary cross-entropy against the one-hot target.
+
+    Args:
+        backbone: any module mapping images (N, C, H, W) to features (N, head.in_features), e.g.
+            ``plastic.conv.ConvBackbone``.
+        head: the plastic softmax layer (``PlasticOutputLayer``) whose ``out_features`` are the classes.
+        image_shape: (C, H, W) of one image; per-step inputs carry it flattened.
     """
 
     loss_kind = "bce"
@@ -51,6 +58,7 @@ class PlasticFewShotClassifier(nn.Module):
 
         Each query is scored from the trace left by the support steps (as if it were the episode's last step).
         """
+        check_episode(support, support_labels, query)
         batch, n_support, n_query = support.shape[0], support.shape[1], query.shape[1]
         k = self.head.out_features
         images = torch.cat([support, query], dim=1).reshape(batch, n_support + n_query, -1)

@@ -12,15 +12,16 @@ recurrent drive of a batch of row vectors is ``x @ (w + alpha * hebb)``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from plastic.common import RULE_ALIASES, canonical_rule, check_choice, check_input, unroll
 from plastic.miconi_fast import FastState, fast_forward
 
-RULES = ("hebb", "oja")
+RULES = ("hebbian", "oja")  # "hebb" is accepted as an alias of "hebbian" (plastic.common.RULE_ALIASES)
 ALPHA_MODES = ("free", "shared", "none")
 COUPLINGS = ("additive", "clamp")
 INITS = ("normal", "uniform")
@@ -36,27 +37,24 @@ class MiconiState(NamedTuple):
     hebb: Tensor  # (B, N, N) Hebbian trace; (B, 0, 0) for a non-plastic network
 
 
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    """A model option that must be one of ``allowed``; the error names the config key (``model.<name>``)."""
-    if value not in allowed:
-        raise ValueError(f"model.{name}={value!r} is not one of {allowed}; pick one of those")
-
-
 def check_plastic_options(rule: str, alpha: str, eta: float, init: str, alpha_init: str | None, impl: str,
-                          chunk: int) -> None:
-    """The options that the fully recurrent Miconi net and the Miconi core cell share."""
-    for name, value, allowed in (("rule", rule, RULES), ("alpha", alpha, ALPHA_MODES), ("init", init, INITS),
+                          chunk: int) -> str:
+    """The options that the fully recurrent Miconi net and the Miconi core cell share; returns the rule's
+    one spelling."""
+    rule = canonical_rule(rule, RULES)
+    for name, value, allowed in (("alpha", alpha, ALPHA_MODES), ("init", init, INITS),
                                  ("alpha_init", alpha_init or init, INITS), ("impl", impl, IMPLS)):
         check_choice(name, value, allowed)
     if not 0.0 < eta <= 1.0:
         raise ValueError(f"eta={eta} must lie in (0, 1]")
     if chunk < 1:
         raise ValueError(f"chunk={chunk} must be >= 1 (steps per chunk of the fast path)")
+    return rule
 
 
 def hebb_update(rule: str, hebb: Tensor, pre: Tensor, post: Tensor, eta: Tensor) -> Tensor:
-    """One step of the plastic trace. pre, post: (B, N); hebb: (B, N, N)."""
-    if rule == "hebb":
+    """One step of the plastic trace. pre, post: (B, N); hebb: (B, N, N); rule: "hebbian" (alias "hebb") or "oja"."""
+    if RULE_ALIASES.get(rule, rule) == "hebbian":
         return (1 - eta) * hebb + eta * pre.unsqueeze(2) * post.unsqueeze(1)
     # Oja: hebb + eta * post_j * (pre_i - post_j * hebb_ij)
     post_row = post.unsqueeze(1)  # (B, 1, N)
@@ -77,10 +75,31 @@ class PlasticRecurrentNet(nn.Module):
     traces. ``checkpoint_every`` (recompute the plain path's steps in backward) applies to the plain path only:
     the fast path keeps O(T/chunk) traces without recomputing.
 
-    ``zero_alpha_diagonal`` (per-connection alpha only; a shared alpha has no diagonal): set alpha's diagonal
-    (each neuron's plasticity onto itself) to zero once, right after the draw, as the 1000-bit reference code
-    ``full.py`` does; it is trained like the rest afterwards. False keeps the drawn diagonal, as the simpler
-    reference ``simple.py`` does. Either way the random draws (and so every other initial weight) are the same.
+    Args:
+        input_size: task inputs per step; they drive the first ``input_size`` neurons.
+        output_size: outputs per step, read from the first ``output_size`` neurons.
+        extra_neurons: hidden neurons after the input/output ones (>= 0).
+        rule: plasticity rule of the trace, ``"hebbian"`` (decaying Hebb; alias ``"hebb"``) or ``"oja"``.
+        alpha: ``"free"`` (one plasticity coefficient per connection), ``"shared"`` (one scalar) or ``"none"``
+            (no plastic term: a plain recurrent network).
+        eta: initial trace rate, in (0, 1]; learned unless ``learn_eta`` is false.
+        learn_eta: whether ``eta`` is a trained parameter (else a fixed buffer).
+        coupling: how inputs enter, ``"additive"`` (``input_scale`` times the input added to the
+            pre-activation) or ``"clamp"`` (neurons with a non-zero input take that value).
+        input_scale: factor on the inputs of the additive coupling (the reference code uses 20).
+        bias_neuron: add one neuron whose input is the constant 1.
+        init, alpha_init: draws of ``w`` and ``alpha`` (``alpha_init`` None = ``init``): ``"normal"`` N(0, 1) or
+            ``"uniform"`` U(0, 1), times ``init_scale``.
+        init_scale: factor on the initial draws of ``w`` and ``alpha``.
+        checkpoint_every: plain path only, recompute every this many steps in backward (0 = keep every step).
+        impl: ``"auto"``, ``"plain"`` or ``"fast"`` (see above).
+        chunk: steps between materialised traces on the fast path (>= 1).
+        zero_alpha_diagonal: per-connection alpha only (a shared alpha has no diagonal): set alpha's diagonal
+            (each neuron's plasticity onto itself) to zero once, right after the draw, as the 1000-bit reference
+            code ``full.py`` does; it is trained like the rest afterwards. False keeps the drawn diagonal, as the
+            simpler reference ``simple.py`` does. Either way every random draw is the same.
+
+    ``forward`` takes time-first inputs (T, B, input_size) and checks their shape.
     """
 
     def __init__(
@@ -88,7 +107,7 @@ class PlasticRecurrentNet(nn.Module):
         input_size: int,
         output_size: int,
         extra_neurons: int = 0,
-        rule: str = "hebb",
+        rule: str = "hebbian",
         alpha: str = "free",
         eta: float = 0.01,
         learn_eta: bool = True,
@@ -104,7 +123,7 @@ class PlasticRecurrentNet(nn.Module):
         zero_alpha_diagonal: bool = True,
     ) -> None:
         super().__init__()
-        check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
+        rule = check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
         check_choice("coupling", coupling, COUPLINGS)
         if input_size < 1 or output_size < 1 or extra_neurons < 0:
             raise ValueError("input_size and output_size must be >= 1 and extra_neurons >= 0")
@@ -128,10 +147,6 @@ class PlasticRecurrentNet(nn.Module):
         """Whether ``forward`` runs ``plastic.miconi_fast`` (impl="fast", or "auto" for a large network)."""
         return self.impl == "fast" or (self.impl == "auto" and self.n_neurons >= AUTO_FAST_MIN_NEURONS)
 
-    def record_extra(self) -> dict:
-        """Which implementation ran, for the run record (the config says only "auto")."""
-        return {"miconi": {"impl": "fast" if self.uses_fast_path else "plain", "chunk": self.chunk}}
-
     def initial_state(self, batch_size: int) -> MiconiState:
         n = self.n_neurons
         hebb_n = n if self.plastic else 0
@@ -154,6 +169,7 @@ class PlasticRecurrentNet(nn.Module):
 
     def step(self, inputs: Tensor, state: MiconiState) -> tuple[Tensor, MiconiState]:
         """One time step. inputs: (B, input_size) -> (y: (B, output_size), new state)."""
+        check_input(inputs, self.input_size, step=True)
         x_prev, hebb = state
         drive = self._drive(inputs)  # (B, N)
         recurrent = x_prev @ self.w  # (B, N)
@@ -181,6 +197,7 @@ class PlasticRecurrentNet(nn.Module):
         ``impl="plain"`` steps with ``step``; there, ``checkpoint_every = k > 0`` keeps only the state at every
         k-th step for backward and recomputes the steps in between: memory O(T/k + k) traces instead of O(T).
         """
+        check_input(inputs, self.input_size, step=False)
         if self.uses_fast_path:
             x, hebb = state if state is not None else (self.w.new_zeros(inputs.shape[1], self.n_neurons), None)
             return fast_forward(self, inputs, x, hebb, self.chunk)
@@ -195,17 +212,6 @@ class PlasticRecurrentNet(nn.Module):
             out, x, hebb = checkpoint(self._run, inputs[start: start + k], x, hebb, use_reentrant=False)
             chunks.append(out)
         return torch.cat(chunks), MiconiState(x, hebb)
-
-
-def unroll(step: Callable[[Tensor, Any], tuple[Tensor, Any]], inputs: Tensor, state: Any) -> tuple[Tensor, Any]:
-    """Run ``step`` over the time axis: inputs (T, B, ...) -> (stacked outputs (T, B, ...), final state).
-
-    The plain whole-sequence forward of every stepped model in this package."""
-    outputs = []
-    for t in range(inputs.shape[0]):
-        y, state = step(inputs[t], state)
-        outputs.append(y)
-    return torch.stack(outputs), state
 
 
 def _draw(kind: str, shape: tuple[int, ...]) -> Tensor:

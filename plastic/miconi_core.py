@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from plastic.miconi import (MiconiState, check_plastic_options, hebb_update, register_plastic_parameters,
-                            unroll)
+from plastic.common import check_input, unroll
+from plastic.miconi import MiconiState, check_plastic_options, hebb_update, register_plastic_parameters
 from plastic.miconi_fast import FastState, FastStepper
 
 AUTO_FAST_MIN_BATCH = 8
@@ -36,18 +36,30 @@ class PlasticRecurrentCore(nn.Module):
     Parameters: ``i2h`` (input_size x hidden_size + bias, torch's default init), ``w`` (H, H), and when plastic
     ``alpha`` ((H, H) or (1,)) and ``eta`` (learned scalar unless ``learn_eta`` is false). ``w`` and ``alpha``
     start at ``init_scale`` times a draw from ``init`` (normal or uniform on [0, 1)).
+
+    Args:
+        input_size: inputs per step (through ``i2h``).
+        hidden_size: recurrent units; ``step`` and ``forward`` return all of them.
+        rule: ``"hebbian"`` (decaying Hebb; alias ``"hebb"``) or ``"oja"``.
+        alpha: ``"free"`` (per connection), ``"shared"`` (one scalar) or ``"none"`` (non-plastic).
+        eta: initial trace rate, in (0, 1]; learned unless ``learn_eta`` is false.
+        learn_eta: whether ``eta`` is trained.
+        init, alpha_init: draws of ``w`` and ``alpha`` (None = ``init``): ``"normal"`` or ``"uniform"``.
+        init_scale: factor on those draws.
+        impl: ``"auto"``, ``"plain"`` or ``"fast"`` (see the module docstring).
+        chunk: steps between folds of the trace on the fast path (>= 1).
     """
 
     def __init__(self, input_size: int, hidden_size: int, rule: str = "oja", alpha: str = "free",
                  eta: float = 0.01, learn_eta: bool = True, init: str = "uniform", init_scale: float = 0.01,
                  alpha_init: str | None = None, impl: str = "auto", chunk: int = 16) -> None:
         super().__init__()
-        check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"input_size={input_size} and hidden_size={hidden_size} must be >= 1")
+        rule = check_plastic_options(rule, alpha, eta, init, alpha_init, impl, chunk)
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if value < 1:
+                raise ValueError(f"{name}={value} must be >= 1")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.impl, self.chunk = impl, chunk
-        self._ran: dict[str, str] = {}  # training batch size -> implementation it runs (set in initial_state)
         self.rule, self.alpha_mode = rule, alpha
         self.plastic = alpha != "none"
         self.i2h = nn.Linear(input_size, hidden_size)
@@ -55,8 +67,6 @@ class PlasticRecurrentCore(nn.Module):
                                     init_scale)
 
     def initial_state(self, batch_size: int) -> MiconiState:
-        if self.training:  # a training sequence starts here: note which path its batch size takes
-            self._ran[f"batch {batch_size}"] = "fast" if self.fast_for(batch_size) else "plain"
         n = self.hidden_size if self.plastic else 0
         return MiconiState(self.w.new_zeros(batch_size, self.hidden_size), self.w.new_zeros(batch_size, n, n))
 
@@ -64,12 +74,9 @@ class PlasticRecurrentCore(nn.Module):
         """Whether ``step`` runs the fast path for a batch of this many episodes."""
         return self.plastic and (self.impl == "fast" or (self.impl == "auto" and batch_size >= AUTO_FAST_MIN_BATCH))
 
-    def record_extra(self) -> dict:
-        """Which implementation each batch size that trained ran, for the run record."""
-        return {"miconi": {"impl": self.impl, "chunk": self.chunk, "ran": dict(sorted(self._ran.items()))}}
-
     def step(self, inputs: Tensor, state: MiconiState | FastState) -> tuple[Tensor, MiconiState | FastState]:
         """One time step. inputs: (B, input_size) -> (h: (B, H), new state)."""
+        check_input(inputs, self.input_size, step=True)
         if isinstance(state, FastState) or self.fast_for(state.x.shape[0]):
             stepper = state.current() if isinstance(state, FastState) else \
                 FastStepper(self, _add_tanh, state.x, state.hebb, self.chunk)
@@ -89,6 +96,7 @@ class PlasticRecurrentCore(nn.Module):
 
     def forward(self, inputs: Tensor, state: MiconiState | None = None) -> tuple[Tensor, MiconiState]:
         """Whole sequence. inputs: (T, B, input_size) -> (h for every step (T, B, H), final state)."""
+        check_input(inputs, self.input_size, step=False)
         state = state if state is not None else self.initial_state(inputs.shape[1])
         return unroll(self.step, inputs, state)
 

@@ -119,7 +119,7 @@ class FastStepper:
                 rec = rec + (fast if self.free else net.alpha * fast)
         x_new = self.activate(rec, drive)
         if self.plastic:
-            d = 1 - net.eta if net.rule == "hebb" else 1 - net.eta * x_new ** 2  # (1,) or (B, N)
+            d = 1 - net.eta if net.rule == "hebbian" else 1 - net.eta * x_new ** 2  # (1,) or (B, N)
             post = (net.eta * x_new).unsqueeze(0)  # (1, B, N)
             self.decay = d if self.decay is None else self.decay * d
             self.v = post if self.v is None else torch.cat([self.v * d, post])

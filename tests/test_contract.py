@@ -1,5 +1,6 @@
-"""Contract tests over every config: every task composes under every budget, and every (task, model) cell of
-the reproduce grid trains at the smoke budget and writes a complete record."""
+"""Contract tests over every config: every task composes under every budget, every experiment composes and names
+existing tasks and models, and every (task, model) cell of every experiment grid trains at the smoke budget
+(one seed) and writes a complete record."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ CONF = Path(__file__).resolve().parents[1] / "benchmarks" / "conf"
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 BUDGETS = ("smoke", "quick", "paper")
-GRID = OmegaConf.load(CONF / "experiment" / "reproduce.yaml").experiment.grid
-CELLS = [(task, model) for task, models in GRID.items() for model in models]
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+GRIDS = {name: OmegaConf.load(CONF / "experiment" / f"{name}.yaml").experiment.grid for name in EXPERIMENTS}
+CELLS = sorted({(task, model) for grid in GRIDS.values() for task, models in grid.items() for model in models})
 SMOKE_SEEDS = 2
 
 
@@ -28,10 +30,15 @@ def test_every_task_has_an_entry_in_every_budget(task, budget):
     assert task in cfg.budget.tasks, f"add {task} to benchmarks/conf/budget/{budget}.yaml"
 
 
-def test_grid_names_existing_configs():
-    assert set(GRID) <= set(TASKS)
-    for models in GRID.values():
-        assert set(models) <= set(MODELS)
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_names_existing_tasks_and_models(experiment):
+    cfg = compose_config([f"experiment={experiment}"])  # typed: a misspelt key fails here
+    exp = cfg.experiment
+    assert exp.name == experiment
+    assert set(exp.grid) <= set(TASKS), f"{experiment}: unknown tasks {set(exp.grid) - set(TASKS)}"
+    for task, models in exp.grid.items():
+        assert set(models) <= set(MODELS), f"{experiment}/{task}: unknown models {set(models) - set(MODELS)}"
+        assert task in compose_config([f"task={task}", f"budget={cfg.budget.name}"]).budget.tasks
 
 
 @pytest.mark.parametrize("task, model", CELLS)

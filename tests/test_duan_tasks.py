@@ -164,11 +164,11 @@ def test_duan_arms_run_outside_the_reproduce_grid(task, model, tmp_path):
 
 
 @pytest.mark.data
-def test_plastic_rnn_runs_on_omniglot(tmp_path):
+def test_duan_rnn_fewshot_runs_on_omniglot(tmp_path):
     from benchmarks.run import compose_config, run
     from tests.conftest import data_dir_or_skip
     data_dir = data_dir_or_skip()
-    record = run(compose_config(["task=omniglot", "model=plastic_rnn", "budget=smoke", f"out_dir={tmp_path}",
+    record = run(compose_config(["task=omniglot", "model=duan_rnn_fewshot", "budget=smoke", f"out_dir={tmp_path}",
                                  f"data_dir={data_dir}", "progress=false"]))
     assert record.status == "ok" and 0 <= record.final["accuracy"] <= 1
     assert record.extra["duan"] == {"cell": "rnn", "rule": "gradient", "hidden_size": 256, "fast_weights": "factored",

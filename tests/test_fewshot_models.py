@@ -5,7 +5,8 @@ import torch
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from baselines.fewshot import ConvBackbone, MAMLClassifier, ProtoNetClassifier, conv_output_side
+from baselines.fewshot import MAMLClassifier, ProtoNetClassifier
+from plastic.conv import ConvBackbone, conv_output_side
 from plastic.fewshot import PlasticFewShotClassifier
 from plastic.output_layer import PlasticOutputLayer
 from tests.reference import plastic_output_step
@@ -144,7 +145,7 @@ def test_maml_evaluates_under_no_grad_with_test_steps():
 
 def test_channels_last_backbone_equals_the_contiguous_one():
     """The NHWC speed path against plain NCHW: same features and same gradients (weights and images)."""
-    from baselines.fewshot import ConvBackbone
+    from plastic.conv import ConvBackbone
     torch.manual_seed(0)
     fast = ConvBackbone(31, channels_last=True)
     torch.manual_seed(0)

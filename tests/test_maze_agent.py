@@ -5,17 +5,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from benchmarks.a2c import a2c_loss, discounted_returns
 from benchmarks.envs.maze import MazeEnv
 from benchmarks.run import build_task, compose_config, run
-from benchmarks.tasks.maze import MazeConfig, build_core, report_figures
+from benchmarks.tasks.maze import Maze, MazeConfig
 from plastic.miconi_core import PlasticRecurrentCore
 from tests.reference import miconi_step
 
-ARMS = ("plastic", "plastic_shared", "rnn", "lstm")
-PAPER_COUNTS = {"plastic": 22306, "rnn": 12305, "plastic_shared": 12307}  # benchmarks/protocols.md, maze
+ARMS = ("plastic_core", "plastic_shared_core", "rnn_core", "lstm_core")
+PAPER_COUNTS = {"plastic_core": 22306, "rnn_core": 12305, "plastic_shared_core": 12307}  # benchmarks/protocols.md, maze
 
 
 def make(model, *overrides):
@@ -69,7 +70,7 @@ def test_parameter_counts(model, inputs):
     if model in PAPER_COUNTS:
         assert n == PAPER_COUNTS[model]
     else:  # the LSTM is matched to the plastic agent within 1%
-        assert abs(n - PAPER_COUNTS["plastic"]) / PAPER_COUNTS["plastic"] < 0.01
+        assert abs(n - PAPER_COUNTS["plastic_core"]) / PAPER_COUNTS["plastic_core"] < 0.01
 
 
 def test_discounted_returns():
@@ -115,7 +116,7 @@ def test_every_parameter_gets_a_gradient_from_the_a2c_loss(model):
 
 
 def test_rollout_matches_the_gymnasium_env_and_runs_under_no_grad():
-    task, agent, _ = make("plastic")
+    task, agent, _ = make("plastic_core")
     batch = task.sample(3, torch.Generator().manual_seed(4))
     agent.eval()
     with torch.no_grad():
@@ -134,14 +135,24 @@ def test_rollout_matches_the_gymnasium_env_and_runs_under_no_grad():
 
 
 @pytest.mark.parametrize("model, override, key", [
-    ("plastic", "model.coupling=clamp", "model.coupling"),
-    ("plastic", "model.extra_neurons=0", "model.extra_neurons"),
-    ("lstm", "model.readout=linear", "model.readout"),
+    ("plastic_core", "model.coupling=clamp", "coupling"),  # a setting of the fully recurrent net, not of the core
+    ("plastic_core", "model.extra_neurons=100", "extra_neurons"),
+    ("lstm_core", "model.readout=linear", "readout"),
 ])
-def test_build_model_rejects_settings_the_maze_agent_ignores(model, override, key):
-    cfg = OmegaConf.to_container(compose_config(["task=maze", f"model={model}", override]), resolve=True)
-    with pytest.raises(ValueError, match=key):
-        build_core(cfg["model"], 17)
+def test_a_core_config_has_only_its_constructor_arguments(model, override, key):
+    with pytest.raises(ConfigCompositionException, match=key):
+        compose_config(["task=maze", f"model={model}", override])
+
+
+@pytest.mark.parametrize("model", ["plastic", "lstm", "duan_rnn_gradient", "maml"])
+def test_a_model_that_is_not_a_core_is_refused_naming_the_core_families(model):
+    with pytest.raises(ValueError, match=r"task 'maze' takes core models, of the families \['lstm_core'"):
+        make(model)
+
+
+def test_a_bad_core_value_names_the_config_key():
+    with pytest.raises(ValueError, match="^model.hidden_size"):
+        make("rnn_core", "model.hidden_size=0")
 
 
 @pytest.mark.parametrize("key, value", [("size", 4), ("gamma", 1.5), ("penalty", "l2"), ("inputs", "pixels")])
@@ -151,18 +162,19 @@ def test_bad_task_values_are_named(key, value):
 
 
 def test_smoke_run_records_a_trace_and_the_figure_renders(tmp_path):
-    cfg = compose_config(["task=maze", "model=plastic", "budget=smoke", f"out_dir={tmp_path}", "progress=false"])
+    cfg = compose_config(["task=maze", "model=plastic_core", "budget=smoke", f"out_dir={tmp_path}",
+                          "progress=false"])
     record = run(cfg)
     assert record.status == "ok" and math.isfinite(record.final["reward"])
     trace = record.extra["maze_trace"]
     assert len(trace["agent"]) == 251 and len(trace["reward"]) == 250
-    paths = report_figures([record], tmp_path / "figures")
+    paths = Maze.report_figures([record], tmp_path / "figures")
     assert [p.name for p in paths] == ["maze_episode.png"] and paths[0].stat().st_size > 1000
-    assert report_figures([], tmp_path / "none") == []
+    assert Maze.report_figures([], tmp_path / "none") == []
 
 
 def test_sample_draws_seeds_only_from_the_generator():
-    task, _, _ = make("rnn")
+    task, _, _ = make("rnn_core")
     a, b = (task.sample(4, torch.Generator().manual_seed(9)) for _ in range(2))
     assert a == b and a.batch_size == 4 and len(set(a.seeds)) == 4
     assert np.all(np.array(a.seeds) >= 0)

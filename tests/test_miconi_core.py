@@ -6,6 +6,8 @@ import itertools
 import pytest
 import torch
 
+from benchmarks.model_extra import model_extra
+
 from plastic.miconi_core import AUTO_FAST_MIN_BATCH, PlasticRecurrentCore
 from plastic.miconi_fast import FastState
 
@@ -63,9 +65,11 @@ def test_auto_is_fast_for_plastic_cores_from_the_threshold_batch_on():
     assert not make("auto", "oja", "none").fast_for(64)
     assert not make("plain", "oja", "free").fast_for(64) and make("fast", "oja", "shared").fast_for(1)
     core = make("auto", "hebb", "free")
-    for batch in (1, AUTO_FAST_MIN_BATCH):
-        core.step(torch.randn(batch, 3), core.initial_state(batch))
-    assert core.record_extra()["miconi"]["ran"] == {"batch 1": "plain", f"batch {AUTO_FAST_MIN_BATCH}": "fast"}
+    for batch in (1, AUTO_FAST_MIN_BATCH):  # the harness's record says which path each training batch took
+        state = core.step(torch.randn(batch, 3), core.initial_state(batch))[1]
+        assert isinstance(state, FastState) == (batch >= AUTO_FAST_MIN_BATCH)
+    ran = model_extra(core, [1, AUTO_FAST_MIN_BATCH, 1])["miconi"]["ran"]
+    assert ran == {"batch 1": "plain", f"batch {AUTO_FAST_MIN_BATCH}": "fast"}
 
 
 def test_a_fast_state_is_stepped_from_once():

@@ -7,6 +7,8 @@ import weakref
 import pytest
 import torch
 
+from benchmarks.model_extra import model_extra
+
 from plastic.miconi import MiconiState, PlasticRecurrentNet
 from tests.reference import miconi_step
 
@@ -107,8 +109,8 @@ def test_auto_takes_the_fast_path_for_large_networks(monkeypatch):
     assert calls == [1]
     PlasticRecurrentNet(20, 20)(torch.zeros(2, 1, 20))  # small: per-op overhead dominates, plain is as fast
     assert calls == [1]
-    assert PlasticRecurrentNet(200, 200).record_extra() == {"miconi": {"impl": "fast", "chunk": 16}}
-    assert PlasticRecurrentNet(20, 20).record_extra()["miconi"]["impl"] == "plain"
+    assert model_extra(PlasticRecurrentNet(200, 200), [1]) == {"miconi": {"impl": "fast", "chunk": 16}}
+    assert model_extra(PlasticRecurrentNet(20, 20), [1])["miconi"]["impl"] == "plain"
 
 
 def _saved_trace_bytes(net, inputs):

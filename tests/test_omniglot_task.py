@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 
 from benchmarks.data import omniglot as loader
 from benchmarks.run import build_task, compose_config, run
@@ -60,10 +61,10 @@ def test_standard_split_is_background_vs_evaluation(fake_data):
 def test_no_class_of_the_evaluation_pool_is_ever_trained_on(fake_data, seed):
     """Pitfall 1: the reference's test split used seed 0 for every run. Here the split is a task setting; the
     run seed changes the training episodes but never which classes are held out."""
-    cfg = compose_config(["task=omniglot", "model=plastic", "budget=smoke", f"seed={seed}"])
+    cfg = compose_config(["task=omniglot", "model=plastic_head", "budget=smoke", f"seed={seed}"])
     task = build_task(dict(cfg.task), None)
     assert torch.equal(task.test_classes, make_task().test_classes)
-    streams = run_streams("omniglot", "plastic", seed)
+    streams = run_streams("omniglot", "plastic_head", seed)
     trained = task.sample(400, torch.Generator().manual_seed(streams["train"])).classes
     held_out = task.sample_eval(400, torch.Generator().manual_seed(streams["eval"])).classes
     assert set(held_out.flatten().tolist()) <= set(task.test_classes.tolist())
@@ -123,7 +124,7 @@ def test_bad_config_values_are_named(key, value):
         OmniglotConfig(**{key: value})
 
 
-@pytest.mark.parametrize("model", ["plastic", "plastic_shared", "maml", "protonet"])
+@pytest.mark.parametrize("model", ["plastic_head", "plastic_shared_head", "maml", "protonet", "duan_rnn_fewshot"])
 def test_every_model_trains_at_smoke_budget_on_synthetic_images(fake_data, model, tmp_path):
     record = run(compose_config(["task=omniglot", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",
                                  "progress=false"]))
@@ -132,15 +133,17 @@ def test_every_model_trains_at_smoke_budget_on_synthetic_images(fake_data, model
     assert record.data_digest == "images_background:sha256:x;images_evaluation:sha256:y"
 
 
-def test_plastic_model_rejects_settings_it_does_not_use(fake_data):
-    cfg = compose_config(["task=omniglot", "model=plastic", "budget=smoke", "model.extra_neurons=3"])
-    with pytest.raises(ValueError, match="model.extra_neurons"):
+def test_the_plastic_head_config_has_only_its_constructor_arguments(fake_data):
+    with pytest.raises(ConfigCompositionException, match="extra_neurons"):
+        compose_config(["task=omniglot", "model=plastic_head", "budget=smoke", "model.extra_neurons=3"])
+    cfg = compose_config(["task=omniglot", "model=plastic", "budget=smoke"])
+    with pytest.raises(ValueError, match="task 'omniglot' takes fewshot or head models"):
         make_task().build_model(dict(cfg.model))
 
 
 def test_missing_data_gives_a_skipped_record_and_a_later_run_retries(tmp_path, monkeypatch):
     monkeypatch.setenv("PLASTICBENCH_CACHE", str(tmp_path / "cache"))
-    overrides = ["task=omniglot", "model=plastic", "budget=smoke", f"out_dir={tmp_path / 'runs'}",
+    overrides = ["task=omniglot", "model=plastic_head", "budget=smoke", f"out_dir={tmp_path / 'runs'}",
                  f"data_dir={tmp_path / 'empty'}", "progress=false", "skip_existing=true"]
     record = run(compose_config(overrides))
     assert record.status == "skipped" and record.final == {} and record.curves == {}
@@ -151,7 +154,7 @@ def test_missing_data_gives_a_skipped_record_and_a_later_run_retries(tmp_path, m
 
 
 @pytest.mark.data
-@pytest.mark.parametrize("model", ["plastic", "maml", "protonet"])
+@pytest.mark.parametrize("model", ["plastic_head", "maml", "protonet"])
 def test_real_data_smoke_run(model, tmp_path, monkeypatch):
     record = run(compose_config(["task=omniglot", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",
                                  f"data_dir={data_dir_or_skip()}", "progress=false"]))

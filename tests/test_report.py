@@ -20,6 +20,7 @@ from benchmarks.collect import build_sections, load_dirs
 from benchmarks.published import PUBLISHED, judge_all, load_published
 from benchmarks.records import RunRecord, config_hash, write_record
 from benchmarks.summary import summarise
+from benchmarks.tasks import TASKS
 
 HERE = Path(__file__).parent
 SMALL = HERE / "data" / "published_small.yaml"
@@ -195,7 +196,7 @@ def test_task_figure_hook_is_called(tmp_path, monkeypatch):
         (out_dir / "extra.png").write_bytes(b"png")
         return [out_dir / "extra.png"]
 
-    monkeypatch.setitem(sys.modules, "benchmarks.tasks.hooked", types.SimpleNamespace(report_figures=report_figures))
+    monkeypatch.setitem(TASKS, "hooked", (types.SimpleNamespace(report_figures=report_figures), None))
     runs = tmp_path / "runs"
     for seed in (0, 1):
         write_record(runs, make_record("hooked_task", "plastic", seed, 0.1, curve(0.3, 0.1, 100), kind="hooked"))

@@ -1,18 +1,30 @@
-"""One module per task. A task module exposes ``CONFIG`` (a frozen dataclass of the task's own settings) and
-``TASK`` (the class built from it); ``benchmarks.schema`` discovers them, so adding a task is this file plus its
-YAML in ``benchmarks/conf/task/``."""
+"""The task registry: kind -> (Task class, config dataclass). A task config's ``kind`` names its entry; the typed
+schema ``base_<kind>`` of the ``task`` group is generated from the config dataclass (``benchmarks.schema``).
+Adding a task = its module here + one line in ``TASKS`` + its YAML in ``benchmarks/conf/task/``."""
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
+from benchmarks.tasks.base import Task
+from benchmarks.tasks.binary_patterns import BinaryPatterns, BinaryPatternsConfig
+from benchmarks.tasks.cue_reward import CueReward, CueRewardConfig
+from benchmarks.tasks.image_memory import ImageMemory, ImageMemoryConfig
+from benchmarks.tasks.maze import Maze, MazeConfig
+from benchmarks.tasks.omniglot import Omniglot, OmniglotConfig
+from benchmarks.tasks.regression import Regression, RegressionConfig
+from benchmarks.tasks.seq_reproduction import SeqReproduction, SeqReproductionConfig
+
+TASKS: dict[str, tuple[type[Task], type]] = {
+    "binary_patterns": (BinaryPatterns, BinaryPatternsConfig),
+    "cue_reward": (CueReward, CueRewardConfig),
+    "image_memory": (ImageMemory, ImageMemoryConfig),
+    "maze": (Maze, MazeConfig),
+    "omniglot": (Omniglot, OmniglotConfig),
+    "regression": (Regression, RegressionConfig),
+    "seq_reproduction": (SeqReproduction, SeqReproductionConfig),
+}
 
 
-def task_modules() -> dict[str, ModuleType]:
-    """Every module in this package that defines a task, by kind (= module name)."""
-    found = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "TASK") and hasattr(module, "CONFIG"):
-            found[info.name] = module
-    return found
+def lookup(kind: str) -> tuple[type[Task], type]:
+    """(Task class, config dataclass) of ``kind``; the error lists the known kinds."""
+    if kind not in TASKS:
+        raise ValueError(f"task.kind={kind!r} is unknown; known task kinds: {sorted(TASKS)}")
+    return TASKS[kind]

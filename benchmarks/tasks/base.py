@@ -6,10 +6,13 @@ owns the loop, the optimizer and the seeds; the task owns what an episode is and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from benchmarks.models import build_model
 
 
 @dataclass
@@ -25,49 +28,65 @@ class Episode:
         return self.inputs.shape[1]
 
 
-class Task(Protocol):
-    """The contract. Batches returned by ``sample`` must have a ``batch_size`` attribute (episodes in the batch).
+class Task:
+    """The contract between the trainer (``benchmarks.run``) and a task, with a default for every optional hook.
 
-    Optional: ``build_model(model_cfg: dict) -> nn.Module`` when the task wraps model families in its own
-    architecture (a conv backbone, policy/value heads); otherwise the harness calls
-    ``benchmarks.models.build_model(model_cfg, task.model_io())``. ``record_extra() -> dict`` adds task details
-    to the run record. A task that reads real data takes a ``data_dir`` constructor argument.
+    Required: ``name``, ``primary_metric``, ``lower_is_better``, ``sample`` and ``episode_loss``; ``model_io``
+    unless ``build_model`` is overridden. Batches returned by ``sample`` have a ``batch_size`` attribute.
+    A task that reads real data takes it from ``data_dir`` (raising ``benchmarks.data.DataUnavailable`` when it
+    is absent) and reports its digest in ``data_digest``.
     """
 
-    name: str
-    primary_metric: str  # the metric tables report and thresholds check
-    lower_is_better: bool
-
-    def model_io(self) -> dict[str, Any]:
-        """Keyword arguments a model constructor needs from the task (input_size, output_size, ...)."""
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> Any:
-        """A batch of episodes, drawn only from ``generator``."""
-
-    def episode_loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, float]]:
-        """Run ``model`` on a batch: (scalar training loss, per-batch metrics averaged over episodes)."""
-
-    def data_digest(self) -> str | None:
-        """Content digest of the real data the task reads, or None for synthetic tasks."""
-
-
-class SequenceTask:
-    """Base for tasks whose models map an input sequence to an output sequence."""
-
-    name = "sequence"
-    primary_metric = "loss"
+    name = "task"
+    primary_metric = "loss"  # the metric tables report and thresholds check
     lower_is_better = True
+    model_kinds: tuple[str, ...] = ("sequence",)  # kinds of model family it runs (``benchmarks.models.KINDS``)
 
-    def __init__(self, config: Any, name: str | None = None) -> None:
-        """config: the task's CONFIG dataclass; name: the task config's name (defaults to the class's)."""
+    def __init__(self, config: Any, name: str | None = None, data_dir: str | None = None) -> None:
+        """config: the task's config dataclass; name: the task config's name (defaults to the class's);
+        data_dir: where real data sets live (unused by synthetic tasks)."""
         self.config = config
         self.name = name if name is not None else type(self).name
 
     def model_io(self) -> dict[str, Any]:
+        """Keyword arguments a model constructor needs from the task (input_size, output_size, ...)."""
         raise NotImplementedError
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> Episode:
+    def sample(self, batch_size: int, generator: torch.Generator) -> Any:
+        """A batch of training episodes, drawn only from ``generator``."""
         raise NotImplementedError
+
+    def sample_eval(self, batch_size: int, generator: torch.Generator) -> Any:
+        """A batch of the fixed held-out evaluation pool: the same distribution as ``sample`` unless the task
+        has a held-out split (real data)."""
+        return self.sample(batch_size, generator)
+
+    def episode_loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        """Run ``model`` on a batch: (scalar training loss, per-batch metrics averaged over episodes)."""
+        raise NotImplementedError
+
+    def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
+        """The model of ``model_cfg``; tasks that wrap what was built (heads, a backbone) override this."""
+        return build_model(model_cfg, self.model_io(), self.model_kinds, f"task {self.name!r}")
+
+    def record_extra(self, model: nn.Module) -> dict[str, Any]:
+        """Task details for the run record, given the trained model (e.g. figure data)."""
+        return {}
+
+    def data_digest(self) -> str | None:
+        """Content digest of the real data the task reads, or None for synthetic tasks."""
+        return None
+
+    @staticmethod
+    def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
+        """Task-specific figures of the report from its run records."""
+        return []
+
+
+class SequenceTask(Task):
+    """Base for tasks whose models map an input sequence to an output sequence."""
+
+    name = "sequence"
 
     def loss(self, outputs: Tensor, episode: Episode) -> Tensor:
         raise NotImplementedError
@@ -81,6 +100,3 @@ class SequenceTask:
         with torch.no_grad():
             metrics = {"loss": loss.item(), **self.metrics(outputs.detach(), batch)}
         return loss, metrics
-
-    def data_digest(self) -> str | None:
-        return None

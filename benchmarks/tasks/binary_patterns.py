@@ -94,7 +94,3 @@ class BinaryPatterns(SequenceTask):
         wrong = (outputs[-1] * episode.targets) <= 0  # wrong sign (0 counts as wrong)
         zeroed_wrong = torch.gather(wrong, 1, episode.extras["zeroed"])
         return {"bit_error": wrong.float().mean().item(), "bit_error_zeroed": zeroed_wrong.float().mean().item()}
-
-
-CONFIG = BinaryPatternsConfig
-TASK = BinaryPatterns

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from benchmarks.tasks.base import Episode, SequenceTask
 
@@ -76,9 +76,5 @@ class CueReward(SequenceTask):
         return {"mse": err.mean().item(), "mse_hidden": err[k:].mean().item() if k < err.shape[0] else 0.0,
                 "mse_shown": err[:k].mean().item() if k else 0.0}
 
-    def record_extra(self) -> dict[str, Any]:
+    def record_extra(self, model: nn.Module) -> dict[str, Any]:
         return {"no_memory_floor": self.no_memory_floor()}
-
-
-CONFIG = CueRewardConfig
-TASK = CueReward

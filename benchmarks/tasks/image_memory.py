@@ -85,8 +85,10 @@ class ImageMemory(SequenceTask):
     primary_metric = "loss"
     lower_is_better = True
 
-    def __init__(self, config: ImageMemoryConfig, name: str = "image_memory", data_dir: str | None = None) -> None:
-        self.config, self.name = config, name
+    name = "image_memory"
+
+    def __init__(self, config: ImageMemoryConfig, name: str | None = None, data_dir: str | None = None) -> None:
+        super().__init__(config, name)
         data = load_cifar10(data_dir, config.download)  # DataUnavailable when absent
         self.train_images, self.test_images = data.train_images, data.test_images
         self.digest, self.data_info = data.digest, {"data_source": data.source, "data_copy": data.copy,
@@ -120,13 +122,14 @@ class ImageMemory(SequenceTask):
     def data_digest(self) -> str:
         return f"cifar-10-batches-py:sha256:{self.digest}"
 
-    def record_extra(self, model: nn.Module | None = None) -> dict[str, Any]:
-        """The data's provenance and, given the trained model, the data of the report's figures. Memory per
-        update is recorded for every task by the harness (``extra.memory``, ``benchmarks.memory``)."""
-        extra = {**self.data_info, "n_steps": self.config.n_steps}
-        if model is not None:
-            extra["figure"] = self.figure_data(model)
-        return extra
+    def record_extra(self, model: nn.Module) -> dict[str, Any]:
+        """The data's provenance and the data of the report's figures. Memory per update is recorded for every
+        task by the harness (``extra.memory``, ``benchmarks.memory``)."""
+        return {**self.data_info, "n_steps": self.config.n_steps, "figure": self.figure_data(model)}
+
+    @staticmethod
+    def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
+        return report_figures(records, out_dir)
 
     def figure_data(self, model: nn.Module, n_episodes: int = 2, crop: int = 64) -> dict[str, Any]:
         """Held-out episodes (shown images, probe, output at the last step) and the top-left ``crop`` x ``crop``
@@ -218,7 +221,3 @@ def _weights_figure(plt: Any, data: dict[str, Any]) -> Any:
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     return fig
-
-
-CONFIG = ImageMemoryConfig
-TASK = ImageMemory

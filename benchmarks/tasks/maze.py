@@ -6,17 +6,14 @@ the ``batched`` layout also its previous action) and must find the reward, then 
 teleport. Score: total reward per episode (+10 per hit, -0.1 per wall bump), higher is better.
 
 Agent = a recurrent core + softmax policy head + value head (``benchmarks.a2c.ActorCritic``), trained by A2C.
-``build_model`` reads the arm's model config: family ``miconi`` -> ``plastic.miconi_core.PlasticRecurrentCore``
-(rule, alpha, eta, init from the config; ``extra_neurons`` = its recurrent units, since in this network every
-unit is "extra": inputs arrive through ``i2h`` and outputs leave through the heads), ``rnn`` -> the same core
-without plasticity, ``lstm`` -> ``baselines.lstm.LSTMBaseline`` whose hidden state feeds the heads.
+The core is any model family of kind ``core`` (``benchmarks.models.FAMILIES``: ``miconi_core``, ``rnn_core``,
+``lstm_core``, ...), built from its own YAML with the observation size as ``input_size``; the task only wraps it.
 
 Actions are sampled from the policy in training and in evaluation (the agent explores by sampling, as trained),
 from a generator seeded by the batch, so an evaluation pool scores every model on identical randomness.
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,11 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from baselines.lstm import LSTMBaseline
 from benchmarks.a2c import PENALTIES, ActorCritic, a2c_loss
 from benchmarks.envs.maze import COLOURS, N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
-from benchmarks.models import FAMILIES
-from plastic.miconi_core import PlasticRecurrentCore
+from benchmarks.tasks.base import Task
 
 SEED_BOUND = 2 ** 62  # episode seeds are drawn in [0, SEED_BOUND)
 
@@ -76,23 +71,27 @@ class MazeBatch:
         return len(self.seeds)
 
 
-class Maze:
+class Maze(Task):
+    name = "maze"
     primary_metric = "reward"
     lower_is_better = False
+    model_kinds = ("core",)
 
-    def __init__(self, config: MazeConfig, name: str = "maze") -> None:
-        self.config, self.name, self.spec = config, name, config.spec()
+    def __init__(self, config: MazeConfig, name: str | None = None, data_dir: str | None = None) -> None:
+        super().__init__(config, name)
+        self.spec = config.spec()
         self.trace: dict[str, Any] | None = None
 
     def model_io(self) -> dict[str, Any]:
-        return {"input_size": self.spec.obs_size, "output_size": N_ACTIONS + 1}
+        return {"input_size": self.spec.obs_size}
 
     def sample(self, batch_size: int, generator: torch.Generator) -> MazeBatch:
         seeds = torch.randint(0, SEED_BOUND, (batch_size + 1,), generator=generator).tolist()
         return MazeBatch(seeds=seeds[:batch_size], action_seed=seeds[batch_size])
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
-        return ActorCritic(build_core(model_cfg, self.spec.obs_size), N_ACTIONS)
+        """The core of ``model_cfg`` (any family of kind ``core``) under the policy and value heads."""
+        return ActorCritic(super().build_model(model_cfg), N_ACTIONS)
 
     def rollout(self, model: nn.Module, batch: MazeBatch) -> dict[str, Tensor]:
         """Run the agent on the batch's episodes; returns logits (T, B, A), values, actions, rewards (T, B).
@@ -133,40 +132,12 @@ class Maze:
         hits = (rewards > 0).sum(0).float()  # (B,): only reaching the reward pays (reward_value > 0)
         return loss, {"reward": rewards.sum(0).mean().item(), "hits": hits.mean().item(), **parts}
 
-    def record_extra(self) -> dict[str, Any]:
+    def record_extra(self, model: nn.Module) -> dict[str, Any]:
         return {"maze_trace": self.trace} if self.trace is not None else {}
 
-    def data_digest(self) -> str | None:
-        return None
-
-
-# Keys of each family's config the maze agent does not use: they must keep their defaults (else: ValueError).
-UNUSED = {"miconi": ("coupling", "input_scale", "bias_neuron", "checkpoint_every", "zero_alpha_diagonal"),
-          "rnn": ("coupling", "input_scale", "bias_neuron", "checkpoint_every"),
-          "lstm": ("readout", "clamp_inputs")}
-
-
-def build_core(model_cfg: dict[str, Any], input_size: int) -> nn.Module:
-    """The recurrent core of the maze agent for a model config of family miconi, rnn or lstm."""
-    family = model_cfg["family"]
-    if family not in UNUSED:
-        raise ValueError(f"model.family={family!r} has no maze agent; use one of {sorted(UNUSED)}")
-    defaults = inspect.signature(FAMILIES[family].__init__).parameters
-    for key in UNUSED[family]:
-        if model_cfg[key] != defaults[key].default:
-            raise ValueError(f"model.{key}={model_cfg[key]!r} has no meaning for the maze agent; leave it unset")
-    if family == "lstm":
-        hidden = model_cfg["hidden_size"]
-        return LSTMBaseline(input_size, hidden, hidden, input_scale=model_cfg["input_scale"], readout="slice")
-    if model_cfg["extra_neurons"] < 1:
-        raise ValueError("model.extra_neurons must be >= 1: it is the maze agent's number of recurrent units; "
-                         f"set it in benchmarks/conf/task_model/maze_{model_cfg['name']}.yaml")
-    plastic = {"rule": model_cfg["rule"], "alpha": model_cfg["alpha"], "eta": model_cfg["eta"],
-               "learn_eta": model_cfg["learn_eta"], "alpha_init": model_cfg["alpha_init"],
-               "impl": model_cfg["impl"], "chunk": model_cfg["chunk"]} \
-        if family == "miconi" else {"alpha": "none"}
-    return PlasticRecurrentCore(input_size, model_cfg["extra_neurons"], init=model_cfg["init"],
-                                init_scale=model_cfg["init_scale"], **plastic)
+    @staticmethod
+    def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
+        return report_figures(records, out_dir)
 
 
 def _frames(trace: dict[str, Any], n_frames: int, trail: int = 12) -> list:
@@ -220,7 +191,3 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
         plt.close(fig)
         paths.append(path)
     return paths
-
-
-CONFIG = MazeConfig
-TASK = Maze

@@ -4,7 +4,7 @@ An episode: ``n_way`` classes drawn from one side of the class split, one labell
 random order (labels 0..K-1 belong to the classes, not to the positions), then one unlabelled drawing of one of
 them, different from its labelled drawing. Score: the argmax at the query is the right label.
 
-Every model sees the same episodes, the same backbone (``baselines.fewshot.ConvBackbone``) and the same image
+Every model sees the same episodes, the same backbone (``plastic.conv.ConvBackbone``) and the same image
 pipeline: the cached uint8 images (31x31), rotated per class by a random multiple of 90 degrees (redrawn each
 episode; held-out episodes too, as the reference's test script does), scaled by ``to_unit`` (/255, the one
 function used for training and held-out episodes alike).
@@ -24,11 +24,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from baselines.fewshot import ConvBackbone, conv_output_side
 from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, load_omniglot
-from benchmarks.models import build_model
-from plastic.fewshot import PlasticFewShotClassifier
-from plastic.output_layer import PlasticOutputLayer
+from benchmarks.models import build_model, family_of
+from benchmarks.tasks.base import Task
+from plastic import ConvBackbone, PlasticFewShotClassifier, conv_output_side
 
 SPLITS = ("paper", "standard")
 
@@ -112,12 +111,14 @@ def sample_episodes(images: Tensor, pool: Tensor, batch: int, n_way: int, rotate
                         classes=classes)
 
 
-class Omniglot:
+class Omniglot(Task):
+    name = "omniglot"
     primary_metric = "accuracy"
     lower_is_better = False
+    model_kinds = ("fewshot", "head")
 
-    def __init__(self, config: OmniglotConfig, name: str = "omniglot", data_dir: str | None = None) -> None:
-        self.config, self.name = config, name
+    def __init__(self, config: OmniglotConfig, name: str | None = None, data_dir: str | None = None) -> None:
+        super().__init__(config, name)
         data = load_omniglot(data_dir, config.image_size, config.download)  # DataUnavailable when absent
         self.images, self.classes = data.images, data.classes
         self.digests, self.sources = data.digests, data.sources
@@ -140,21 +141,14 @@ class Omniglot:
                                generator)
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
-        """``miconi`` family -> backbone + plastic output layer; other families get (image side, n_way)."""
-        if model_cfg["family"] != "miconi":
-            return build_model(model_cfg, self.model_io())
-        unused = {"extra_neurons": 0, "coupling": "additive", "bias_neuron": False, "checkpoint_every": 0,
-                  "zero_alpha_diagonal": True}
-        for key, value in unused.items():
-            if model_cfg.get(key, value) != value:
-                raise ValueError(f"model.{key}={model_cfg[key]!r} has no meaning for the Omniglot plastic layer; "
-                                 f"set it to {value!r} (benchmarks/conf/task_model/{self.name}_<model>.yaml)")
-        backbone = ConvBackbone(self.config.image_size)
-        head = PlasticOutputLayer(backbone.feature_size, self.config.n_way, rule=model_cfg["rule"],
-                                  alpha=model_cfg["alpha"], eta=model_cfg["eta"], learn_eta=model_cfg["learn_eta"],
-                                  label_scale=model_cfg["input_scale"], init=model_cfg["init"],
-                                  init_scale=model_cfg["init_scale"], alpha_init=model_cfg["alpha_init"])
-        return PlasticFewShotClassifier(backbone, head, (1, self.config.image_size, self.config.image_size))
+        """A ``fewshot`` classifier gets (image side, n_way); a plastic ``head`` goes on the conv backbone."""
+        if family_of(model_cfg).kind != "head":
+            return super().build_model(model_cfg)
+        side = self.config.image_size
+        backbone = ConvBackbone(side)
+        head = build_model(model_cfg, {"in_features": backbone.feature_size, "out_features": self.config.n_way},
+                           self.model_kinds, f"task {self.name!r}")
+        return PlasticFewShotClassifier(backbone, head, (1, side, side))
 
     def episode_loss(self, model: nn.Module, batch: FewShotBatch) -> tuple[Tensor, dict[str, float]]:
         log_probs = model.classify(batch.support, batch.support_labels, batch.query)  # (B, 1, K)
@@ -169,14 +163,10 @@ class Omniglot:
     def data_digest(self) -> str:
         return ";".join(f"{part}:sha256:{digest}" for part, digest in self.digests.items())
 
-    def record_extra(self) -> dict[str, Any]:
+    def record_extra(self, model: nn.Module) -> dict[str, Any]:
         test_names = "\n".join(self.classes[i] for i in self.test_classes.tolist())
         return {"split": self.config.split, "split_seed": self.config.split_seed,
                 "n_train_classes": len(self.train_classes), "n_test_classes": len(self.test_classes),
                 "test_classes_sha256": hashlib.sha256(test_names.encode()).hexdigest(),
                 "queries_per_episode": 1, "data_sources": self.sources,
                 "data_matches_reference": self.digests == REFERENCE_DIGESTS}
-
-
-CONFIG = OmniglotConfig
-TASK = Omniglot

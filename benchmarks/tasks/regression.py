@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmarks.models import FAMILIES, build_model
+from benchmarks.models import build_model, family_of
 from benchmarks.tasks.base import Episode, SequenceTask
 
 FUNCTIONS = ("linear", "mlp")
@@ -69,15 +69,16 @@ class Regression(SequenceTask):
     lower_is_better = True
     name = "regression"
     config: RegressionConfig
+    model_kinds = ("sequence", "regressor")
 
     def model_io(self) -> dict[str, Any]:
         return {"input_size": self.config.n_vars + 2, "output_size": 1}
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
         """Sequence models read [x, y, flag]; a support-set regressor (``regress``) maps x (d) -> y."""
-        family = FAMILIES.get(model_cfg["family"])
-        io = {"input_size": self.config.n_vars, "output_size": 1} if hasattr(family, "regress") else self.model_io()
-        return build_model(model_cfg, io)
+        io = {"input_size": self.config.n_vars, "output_size": 1} if family_of(model_cfg).kind == "regressor" \
+            else self.model_io()
+        return build_model(model_cfg, io, self.model_kinds, f"task {self.name!r}")
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Episode:
         c = self.config
@@ -110,7 +111,3 @@ class Regression(SequenceTask):
         err = (outputs - episode.targets).square()  # (N, B, 1)
         k = self.config.support
         return {"mse": err.mean().item(), "mse_query": err[k:].mean().item(), "mse_support": err[:k].mean().item()}
-
-
-CONFIG = RegressionConfig
-TASK = Regression

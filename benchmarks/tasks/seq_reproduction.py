@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from benchmarks.tasks.base import Episode, SequenceTask
 
@@ -65,9 +65,5 @@ class SeqReproduction(SequenceTask):
         return {"mse": err.mean().item(), "mse_first_half": err[:half].mean().item(),
                 "mse_last_half": err[half:].mean().item() if half < err.shape[0] else err[-1].item()}
 
-    def record_extra(self) -> dict[str, Any]:
+    def record_extra(self, model: nn.Module) -> dict[str, Any]:
         return {"no_memory_floor": 1 / 3, "n_steps": self.config.n_steps}
-
-
-CONFIG = SeqReproductionConfig
-TASK = SeqReproduction
