@@ -17,12 +17,14 @@ from typing import Any
 import hydra
 from hydra import compose, initialize_config_module
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
+from benchmarks.errors import command_errors, writable_dir
+from benchmarks.lifeline import watch_driver
 from benchmarks.memory import UpdateMemory
 from benchmarks.models import build_model, count_parameters
 from benchmarks.progress import Progress
@@ -174,6 +176,8 @@ def run(cfg: DictConfig) -> RunRecord:
     existing = existing_record(cfg, config)
     if existing is not None:
         return existing
+    writable_dir(cfg.out_dir, "out_dir")  # before hours of training, not at the last step
+    device = resolve_device(cfg.device)
     threads = cfg.threads or 1
     torch.set_num_threads(threads)
     streams = run_streams(task_name, model_name, seed)
@@ -185,13 +189,12 @@ def run(cfg: DictConfig) -> RunRecord:
         torch.manual_seed(streams["init"])
         model = task.build_model(config["model"]) if hasattr(task, "build_model") \
             else build_model(config["model"], task.model_io())
-    device = resolve_device(cfg.device)
     model.to(device)
     lr = schema.learning_rate(cfg)
     optimizer = make_optimizer(model, config["optim"], lr)
     pool = to_device(_eval_pool(task, budget, streams["eval"]), device)
     train_gen = torch.Generator().manual_seed(streams["train"])
-    ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, config_hash(config))
+    ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, run_inputs(config, task, device))
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
     memory = UpdateMemory(device)
     state = train(cfg, task, model, optimizer, pool, budget, train_gen, state, ckpt, memory)
@@ -211,6 +214,7 @@ def run(cfg: DictConfig) -> RunRecord:
         diverged_at=state.diverged_at,
         extra={"lr": lr, "device": str(device), "memory": memory.summary(),
                "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
+               **({"resumed": ckpt.resumed} if ckpt.resumed and ckpt.resumed["differences"] else {}),
                **task_extra(task, model), **getattr(model, "record_extra", lambda: {})()},
     )
     path = write_record(cfg.out_dir, record)
@@ -249,7 +253,11 @@ def skipped_record(cfg: DictConfig, config: dict[str, Any], streams: dict[str, i
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """The config ``python -m benchmarks.run <overrides>`` would run, composed without starting a run."""
     with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
-        return compose("config", overrides=list(overrides))
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    schema.check_choices(cfg, cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def _append(curve: dict[str, list[float]], episode: int, metrics: dict[str, float]) -> None:
@@ -258,11 +266,23 @@ def _append(curve: dict[str, list[float]], episode: int, metrics: dict[str, floa
         curve.setdefault(key, []).append(value)
 
 
+def run_inputs(config: dict[str, Any], task: Any, device: torch.device) -> dict[str, Any]:
+    """What a checkpoint must share with the run resuming from it: the config and the data (refused when they
+    differ), and the code, torch and device (the record notes when they differ)."""
+    return {"config_hash": config_hash(config), "data_digest": task.data_digest(), "git_commit": git_commit(),
+            "torch_version": torch.__version__, "device": str(device)}
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    record = run(cfg)
+    watch_driver()
+    with command_errors("run"):
+        from hydra.core.hydra_config import HydraConfig
+        schema.check_choices(cfg, HydraConfig.get().runtime.choices)
+        record = run(cfg)
     return record.final.get(record.primary_metric, float("nan"))
 
 
 if __name__ == "__main__":
+    watch_driver()
     main()

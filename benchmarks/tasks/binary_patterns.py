@@ -98,3 +98,4 @@ class BinaryPatterns(SequenceTask):
 
 CONFIG = BinaryPatternsConfig
 TASK = BinaryPatterns
+MODEL_FAMILIES = ("miconi", "rnn", "lstm", "duan")  # model families this task runs (checked when a config is validated)

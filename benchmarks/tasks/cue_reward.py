@@ -82,3 +82,4 @@ class CueReward(SequenceTask):
 
 CONFIG = CueRewardConfig
 TASK = CueReward
+MODEL_FAMILIES = ("miconi", "rnn", "lstm", "duan")  # model families this task runs (checked when a config is validated)

@@ -160,6 +160,8 @@ def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    from benchmarks.atomic import atomic_savefig
+
     out, paths, seen = Path(out_dir), [], set()
     out.mkdir(parents=True, exist_ok=True)
     for record in sorted(records, key=lambda r: (r.task, r.model, r.seed)):
@@ -173,7 +175,7 @@ def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
             if fig is not None:
                 fig.suptitle(f"{record.task} / {record.model} (seed {record.seed})", fontsize=9)
                 paths.append(out / f"{record.task}_{record.model}_{kind}.png")
-                fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
+                atomic_savefig(fig, paths[-1], dpi=120, bbox_inches="tight")
                 plt.close(fig)
     return paths
 
@@ -206,3 +208,4 @@ def _weights_figure(plt: Any, data: dict[str, Any]) -> Any:
 
 CONFIG = ImageMemoryConfig
 TASK = ImageMemory
+MODEL_FAMILIES = ("miconi", "rnn", "lstm")  # model families this task runs (checked when a config is validated)

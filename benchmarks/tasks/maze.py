@@ -182,6 +182,8 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from benchmarks.atomic import atomic_savefig
+
     chosen: dict[str, dict[str, Any]] = {}
     for rec in records:
         get = rec.get if isinstance(rec, dict) else lambda key, r=rec: getattr(r, key)
@@ -204,8 +206,7 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
         fig.suptitle(f"{task}: one evaluation episode per model (total reward at step t)", fontsize=9)
         fig.tight_layout()
         path = Path(out_dir) / f"{task}_episode.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        atomic_savefig(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     return paths
@@ -213,3 +214,4 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
 
 CONFIG = MazeConfig
 TASK = Maze
+MODEL_FAMILIES = tuple(UNUSED)  # model families this task runs (checked when a config is validated)

@@ -179,3 +179,4 @@ class Omniglot:
 
 CONFIG = OmniglotConfig
 TASK = Omniglot
+MODEL_FAMILIES = ("miconi", "maml", "protonet", "duan_fewshot")  # model families this task runs (checked when a config is validated)

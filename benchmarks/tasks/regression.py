@@ -114,3 +114,4 @@ class Regression(SequenceTask):
 
 CONFIG = RegressionConfig
 TASK = Regression
+MODEL_FAMILIES = ("miconi", "rnn", "lstm", "duan", "maml_mlp")  # model families this task runs (checked when a config is validated)

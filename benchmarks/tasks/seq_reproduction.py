@@ -71,3 +71,4 @@ class SeqReproduction(SequenceTask):
 
 CONFIG = SeqReproductionConfig
 TASK = SeqReproduction
+MODEL_FAMILIES = ("miconi", "rnn", "lstm", "duan")  # model families this task runs (checked when a config is validated)
