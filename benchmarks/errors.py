@@ -52,7 +52,9 @@ def writable_dir(path: str | os.PathLike, key: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except FileExistsError:
-        raise UserError(f"{key}={path} exists but is not a folder: choose another path") from None
+        what = "is a symbolic link that leads nowhere or round a loop" if folder.is_symlink() else \
+            "exists but is not a folder"
+        raise UserError(f"{key}={path} {what}: choose another path") from None
     except RuntimeError as err:  # Path.mkdir on a symlink loop (Python < 3.13)
         raise UserError(f"{key}={path}: {err}: fix or remove the links") from None
     except OSError as err:
@@ -72,5 +74,5 @@ def command_errors(command: str) -> Iterator[None]:
         text = describe(err) if isinstance(err, OSError) and err.filename else str(err)
         if isinstance(err, HydraException) and err.__cause__ is not None:
             text += f" ({err.__cause__})"
-        print(f"[{command}] error: {text}", file=sys.stderr, flush=True)
+        print(f"[{command}] error: {' '.join(text.split())}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_USER_ERROR) from None

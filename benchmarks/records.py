@@ -82,5 +82,7 @@ def load_record(path: str | Path) -> RunRecord:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
         return RunRecord(**data)
-    except (json.JSONDecodeError, TypeError, AttributeError, ValueError) as err:
+    except (json.JSONDecodeError, TypeError, AttributeError, ValueError, RecursionError) as err:
         raise ValueError(f"{path}: not a valid plasticbench run record ({err})") from err
+    except OSError as err:  # a folder or a dangling/looping link named *.json, an unreadable file
+        raise ValueError(f"{path}: not a readable run record file ({err.strerror or err})") from err

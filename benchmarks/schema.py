@@ -259,10 +259,10 @@ def _bases(group: str) -> dict[str, str]:
 def support_table() -> str:
     """README's table of supported task/model pairs, from the task modules' MODEL_FAMILIES."""
     kinds, families = task_kinds(), model_families()
-    lines = ["| task kind | tasks | models (family) |", "|---|---|---|"]
+    lines = ["| task kind | tasks | model family: models |", "|---|---|---|"]
     for kind in sorted(set(kinds.values())):
         tasks = ", ".join(f"`{t}`" for t, k in kinds.items() if k == kind)
-        fitting = supported_families(kind)
-        models = ", ".join(f"`{m}` ({f})" for m, f in families.items() if f in fitting)
+        models = "; ".join(f"{family}: " + ", ".join(f"`{m}`" for m, f in families.items() if f == family)
+                           for family in supported_families(kind))
         lines.append(f"| {kind} | {tasks} | {models} |")
     return "\n".join(lines) + "\n"
