@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 EXIT_USER_ERROR = 2
+MIN_FREE_BYTES = 1 << 20  # a folder with less free space cannot take a checkpoint or a report: refuse it up front
 _FIX = {errno.ENOSPC: "the disk is full: free space or write elsewhere",
         errno.EDQUOT: "the disk quota is exceeded: free space or write elsewhere",
         errno.EROFS: "the file system is read-only: choose a writable folder",
@@ -59,6 +61,10 @@ def writable_dir(path: str | os.PathLike, key: str) -> Path:
         raise UserError(f"{key}={path}: {err}: fix or remove the links") from None
     except OSError as err:
         raise UserError(f"{key}={path} is not a writable folder ({describe(err)})") from None
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise UserError(f"{key}={path}: only {free} bytes free on its disk (at least {MIN_FREE_BYTES} needed); free "
+                        "space or write elsewhere")
     return folder
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from benchmarks.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names that become one path component of a record
 UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
                  "checkpoint_every", "device")
 
@@ -66,6 +68,13 @@ def git_commit() -> str:
 
 
 def record_path(out_dir: str | Path, task: str, model: str, budget: str, seed: int, cfg_hash: str) -> Path:
+    """``out_dir/task/model/budget-seedK-hash.json``; names that would make it leave ``out_dir`` are refused."""
+    for key, value in (("task", task), ("model", model), ("budget", budget)):
+        if not SAFE_NAME.fullmatch(str(value)):
+            raise ValueError(f"{key}.name={value!r} is not a plain name (letters, digits, '_', '-', '.'; no '/' and "
+                             "no leading '.'): it names the record's folder and must not leave out_dir")
+    if not (isinstance(seed, int) and seed >= 0):
+        raise ValueError(f"seed={seed!r} must be a whole number >= 0")
     return Path(out_dir) / task / model / f"{budget}-seed{seed}-{cfg_hash[:10]}.json"
 
 

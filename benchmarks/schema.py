@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
@@ -16,6 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from benchmarks.models import FAMILIES, family_schema
+from benchmarks.records import record_path
 from benchmarks.tasks import task_modules
 
 OPTIMIZERS = ("adam", "adamw")
@@ -109,7 +109,6 @@ def register() -> None:
 
 
 TASK_HARNESS_FIELDS = ("name", "kind", "variant", "lr")
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names that become one path component of a record
 
 
 def validate(cfg: Any) -> None:
@@ -157,16 +156,13 @@ def check_finite(cfg: Any, prefix: str = "") -> None:
 
 
 def check_paths(cfg: Any) -> None:
-    """Names that become parts of the record's path must stay one safe folder or file name."""
-    for key in ("task.name", "model.name", "budget.name"):
-        value = str(OmegaConf.select(cfg, key))
-        if not SAFE_NAME.fullmatch(value):
-            raise ValueError(f"{key}={value!r} is not a plain name (letters, digits, '_', '-', '.'; no '/' and no "
-                             f"leading '.'): it names the record's folder and must not leave out_dir")
-    if not str(cfg.out_dir).strip():
-        raise ValueError("out_dir is empty; give the folder for the records (e.g. out_dir=/tmp/runs)")
+    """Names and the seed become parts of the record's path (``records.record_path`` refuses any that would
+    leave out_dir); the output folder must be named."""
     if cfg.seed < 0:
         raise ValueError(f"seed={cfg.seed} must be >= 0")
+    if not str(cfg.out_dir).strip():
+        raise ValueError("out_dir is empty; give the folder for the records (e.g. out_dir=/tmp/runs)")
+    record_path("out", cfg.task.name, cfg.model.name, cfg.budget.name, cfg.seed, "")
 
 
 def check_budget(cfg: Any) -> None:

@@ -400,6 +400,13 @@ def test_unwritable_output_is_found_before_training(tmp_path, monkeypatch, code,
         writable_dir(tmp_path / "o", "out_dir")
 
 
+def test_a_nearly_full_disk_is_refused_before_training(tmp_path, monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 << 20, 10 << 20, 4096))
+    with pytest.raises(UserError, match="out_dir=.*only 4096 bytes free"):
+        writable_dir(tmp_path / "o", "out_dir")
+
+
 @pytest.mark.parametrize("kind", ["folder", "dangling link", "link loop", "binary"])
 def test_non_record_files_named_json_are_listed_not_fatal(tmp_path, kind):
     runs = tmp_path / "runs"
