@@ -330,7 +330,8 @@ def test_killing_the_reproduce_driver_ends_its_training_processes(tmp_path, how)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     driver = subprocess.Popen([sys.executable, "-m", "benchmarks.reproduce", "--tasks", "binary_patterns_50",
                                "--budget", "smoke", "--jobs", "2", "--out-dir", str(out), "--no-report",
-                               f"{BP}.episodes=1000000", "checkpoint_every=4", "progress=false"],
+                               f"{BP}.episodes=1000000", "checkpoint_every=4", "progress=false",
+                               f"hydra.sweep.dir={tmp_path / 'sweep'}"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(out.glob(".checkpoints/**/*.pt")) and time.monotonic() < deadline and driver.poll() is None:
