@@ -16,6 +16,7 @@ from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -277,7 +278,6 @@ def run_inputs(config: dict[str, Any], task: Any, device: torch.device) -> dict[
 def main(cfg: DictConfig) -> float:
     watch_driver()
     with command_errors("run"):
-        from hydra.core.hydra_config import HydraConfig
         schema.check_choices(cfg, HydraConfig.get().runtime.choices)
         record = run(cfg)
     return record.final.get(record.primary_metric, float("nan"))

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
+from benchmarks.devices import check_device
 from benchmarks.models import FAMILIES, family_schema
 from benchmarks.records import record_path
 from benchmarks.tasks import task_modules
@@ -145,7 +147,6 @@ def check_choices(cfg: Any, choices: Any) -> None:
 def check_finite(cfg: Any, prefix: str = "") -> None:
     """NaN or infinity is never a meaningful setting (an infinite learning rate "diverges", an infinite eps
     silently stops learning): every float in the config must be finite."""
-    from omegaconf import DictConfig, ListConfig
     items = cfg.items_ex(resolve=True) if isinstance(cfg, DictConfig) else enumerate(cfg)
     for key, value in items:
         name = f"{prefix}{key}" if isinstance(cfg, DictConfig) else f"{prefix.rstrip('.')}[{key}]"
@@ -209,7 +210,6 @@ def check_run_settings(cfg: Any) -> None:
         raise ValueError(f"threads={cfg.threads} must be >= 0 (0 = one thread)")
     if cfg.curve_points < 1:
         raise ValueError(f"curve_points={cfg.curve_points} must be >= 1")
-    from benchmarks.devices import check_device
     check_device(cfg.device)
 
 
@@ -242,7 +242,6 @@ def task_kinds() -> dict[str, str]:
 
 def _bases(group: str) -> dict[str, str]:
     """Config name -> the X of the ``base_X`` schema its YAML starts from."""
-    from pathlib import Path
     found = {}
     for path in sorted((Path(__file__).parent / "conf" / group).glob("*.yaml")):
         defaults = OmegaConf.load(path).get("defaults", [])
