@@ -3,6 +3,10 @@
 A checkpoint holds the model and optimizer states, every random state the run draws from (the training-episode
 generator, torch's global generator, Python's ``random`` and numpy's global state, which learn2learn uses), and
 the curves so far. Resuming from it gives exactly the record an uninterrupted run gives (on CPU).
+
+It also holds the run's inputs (``benchmarks.run.run_inputs``): a checkpoint whose config or data digest
+differs from the resuming run's is refused (its half of the training saw other data or settings); one written by
+other code, torch or device is used, and the record's ``extra.resumed`` says what differed.
 """
 from __future__ import annotations
 
@@ -26,9 +30,13 @@ class TrainState:
     diverged_at: int | None = None
 
 
+REFUSED_IF_DIFFERENT = ("config_hash", "data_digest")
+
+
 class Checkpointer:
-    def __init__(self, path: Path, every: int, cfg_hash: str) -> None:
-        self.path, self.every, self.cfg_hash = path, every, cfg_hash
+    def __init__(self, path: Path, every: int, inputs: dict[str, Any]) -> None:
+        self.path, self.every, self.inputs = path, every, inputs
+        self.resumed: dict[str, Any] | None = None  # set by restore: from which episode, what differed
 
     def due(self, seen: int, n: int) -> bool:
         return self.every > 0 and seen // self.every > (seen - n) // self.every
@@ -36,7 +44,7 @@ class Checkpointer:
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_gen: torch.Generator,
              state: TrainState) -> None:
         payload = {
-            "config_hash": self.cfg_hash, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "config_hash": self.inputs["config_hash"], "inputs": self.inputs, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "train_gen": train_gen.get_state(), "torch_rng": torch.get_rng_state(), "py_random": random.getstate(),
             "np_random": np.random.get_state(), "state": asdict(state),
         }
@@ -54,15 +62,25 @@ class Checkpointer:
         except Exception as err:  # torch raises many types for truncated or foreign files
             raise ValueError(f"checkpoint {self.path} is corrupt or not a plasticbench checkpoint ({err}); {fix}") \
                 from err
-        if not isinstance(payload, dict) or payload.get("config_hash") != self.cfg_hash:
+        if not isinstance(payload, dict) or payload.get("config_hash") != self.inputs["config_hash"]:
             raise ValueError(f"checkpoint {self.path} belongs to another config; {fix}")
+        saved = payload.get("inputs", {"config_hash": payload["config_hash"]})
+        differ = {key: {"checkpoint": saved.get(key), "now": value} for key, value in self.inputs.items()
+                  if saved.get(key) != value}
+        for key in REFUSED_IF_DIFFERENT:
+            if key in differ:
+                raise ValueError(f"checkpoint {self.path} was written with {key}={differ[key]['checkpoint']!r} but "
+                                 f"this run has {differ[key]['now']!r}: resuming would mix two inputs in one record; "
+                                 f"restore the original input, or {fix}")
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         train_gen.set_state(payload["train_gen"])
         torch.set_rng_state(payload["torch_rng"])
         random.setstate(payload["py_random"])
         np.random.set_state(payload["np_random"])
-        return TrainState(**payload["state"])
+        state = TrainState(**payload["state"])
+        self.resumed = {"from_episode": state.seen, "differences": differ}
+        return state
 
     def remove_partial_writes(self) -> None:
         """A run killed mid-save leaves its temporary file beside a whole checkpoint; the next run of the same

@@ -107,6 +107,29 @@ def exclusion_reason(record: RunRecord, metric: str) -> str | None:
         return f"final metric {metric!r} missing"
     if not math.isfinite(value):
         return f"final {metric} is {value} (NaN/inf) with status ok"
+    return non_finite_curves(record)
+
+
+def non_finite_curves(record: RunRecord) -> str | None:
+    """A record with status ok whose curves hold NaN/inf (edited, or written by a harness that did not stop on
+    divergence) cannot be trusted: its curves would be plotted and its convergence timed on garbage."""
+    bad = []
+    for name, curves in (("training", record.curves), ("held-out", record.eval_curve)):
+        for key, values in sorted((curves or {}).items()):
+            count = sum(1 for v in values if not (isinstance(v, (int, float)) and math.isfinite(v)))
+            if count:
+                bad.append(f"{name} {key} ({count} of {len(values)} points)")
+    return f"status ok but non-finite curve values: {', '.join(bad)}" if bad else None
+
+
+def data_copy_note(record: RunRecord) -> str | None:
+    """What a record says about reading a data copy other than the reference one, or None."""
+    extra = record.extra if isinstance(record.extra, dict) else {}
+    if extra.get("data_matches_reference") is False:
+        return "read a non-reference data copy (content digest differs from the official release's)"
+    copy = extra.get("data_copy")
+    if copy is not None and copy != "official":
+        return f"read data copy {copy!r}, not the official files"
     return None
 
 
@@ -154,6 +177,12 @@ def _add_cells(section: Section, cells: dict[tuple[str, str], list[tuple[str, Ru
         for cfg_hash, label in zip(hashes, labels):
             runs = cells[(model, cfg_hash)]
             section.cells.append(Cell(section.task, section.budget, model, cfg_hash, label, runs, runs[0][1].config))
+            copies = defaultdict(list)
+            for _, r in runs:
+                note = data_copy_note(r)
+                if note:
+                    copies[note].append(r.seed)
+            section.notes += [f"{label}: seed(s) {seeds} {note}" for note, seeds in sorted(copies.items())]
             digests = sorted({str(r.data_digest) for _, r in runs})
             if len(digests) > 1:
                 section.notes.append(f"{label}: runs read different data (digests {', '.join(digests)})")

@@ -3,7 +3,7 @@ reporter and the scripts read configs through this module, so they never import 
 from __future__ import annotations
 
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from benchmarks import schema
 
@@ -13,5 +13,9 @@ schema.register()
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """The config ``python -m benchmarks.run <overrides>`` would run, composed without starting a run."""
     with initialize_config_module(version_base="1.3", config_module="benchmarks.conf"):
-        return compose("config", overrides=list(overrides))
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    schema.check_choices(cfg, cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 

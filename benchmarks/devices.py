@@ -7,13 +7,33 @@ from typing import Any
 import torch
 
 
-def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda', 'cuda:1' or 'auto' (cuda when available, else cpu)."""
+DEVICE_TYPES = ("cpu", "cuda")
+
+
+def check_device(name: str) -> torch.device | None:
+    """The spelling of ``device`` ('cpu', 'cuda', 'cuda:N', 'auto'; None for auto), checked without asking
+    for a GPU, so a grid for a GPU cluster can be validated on a machine without one."""
     if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ValueError(f"device={name!r} is not a device; use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def resolve_device(name: str) -> torch.device:
+    """'cpu', 'cuda', 'cuda:1' or 'auto' (cuda when available, else cpu); a GPU that is not there is an error."""
+    device = check_device(name)
+    if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} but torch sees no CUDA device; use device=cpu or device=auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device={name!r} but torch sees {torch.cuda.device_count()} CUDA device(s); "
+                         f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

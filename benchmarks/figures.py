@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchmarks import figure_parts as parts, stats
+from benchmarks.atomic import atomic_savefig
 from benchmarks.summary import Row, Summary
 from benchmarks.tasks import TASKS
 
@@ -24,8 +25,8 @@ def save(fig: Figure, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     with matplotlib.rc_context(RC):
-        fig.savefig(paths[0], dpi=120, metadata={"Software": None})
-        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+        atomic_savefig(fig, paths[0], dpi=120, metadata={"Software": None})
+        atomic_savefig(fig, paths[1], metadata={"Date": None, "Creator": None})
     return paths
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from benchmarks.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names that become one path component of a record
 # run options that do not change what is computed (where files go, how it is logged, which sweep launched it)
 UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
                  "checkpoint_every", "device", "log_dir", "logger", "experiment")
@@ -68,6 +70,13 @@ def git_commit() -> str:
 
 
 def record_path(out_dir: str | Path, task: str, model: str, budget: str, seed: int, cfg_hash: str) -> Path:
+    """``out_dir/task/model/budget-seedK-hash.json``; names that would make it leave ``out_dir`` are refused."""
+    for key, value in (("task", task), ("model", model), ("budget", budget)):
+        if not SAFE_NAME.fullmatch(str(value)):
+            raise ValueError(f"{key}.name={value!r} is not a plain name (letters, digits, '_', '-', '.'; no '/' and "
+                             "no leading '.'): it names the record's folder and must not leave out_dir")
+    if not (isinstance(seed, int) and seed >= 0):
+        raise ValueError(f"seed={seed!r} must be a whole number >= 0")
     return Path(out_dir) / task / model / f"{budget}-seed{seed}-{cfg_hash[:10]}.json"
 
 
@@ -84,5 +93,7 @@ def load_record(path: str | Path) -> RunRecord:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
         return RunRecord(**data)
-    except (json.JSONDecodeError, TypeError, AttributeError, ValueError) as err:
+    except (json.JSONDecodeError, TypeError, AttributeError, ValueError, RecursionError) as err:
         raise ValueError(f"{path}: not a valid plasticbench run record ({err})") from err
+    except OSError as err:  # a folder or a dangling/looping link named *.json, an unreadable file
+        raise ValueError(f"{path}: not a readable run record file ({err.strerror or err})") from err

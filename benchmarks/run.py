@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from benchmarks import schema
 from benchmarks.checkpoint import Checkpointer, TrainState
@@ -24,6 +25,8 @@ from benchmarks.data import DataUnavailable
 from benchmarks.devices import resolve_device, to_device
 from benchmarks.environment import describe
 from benchmarks.loggers import log_folder, open_logger
+from benchmarks.errors import command_errors, writable_dir
+from benchmarks.lifeline import watch_driver
 from benchmarks.memory import UpdateMemory
 from benchmarks.model_extra import model_extra
 from benchmarks.models import count_parameters
@@ -172,6 +175,8 @@ def run(cfg: DictConfig) -> RunRecord:
     existing = existing_record(cfg, config)
     if existing is not None:
         return existing
+    writable_dir(cfg.out_dir, "out_dir")  # before hours of training, not at the last step
+    device = resolve_device(cfg.device)
     threads = cfg.threads or 1
     torch.set_num_threads(threads)
     streams = run_streams(task_name, model_name, seed)
@@ -182,13 +187,12 @@ def run(cfg: DictConfig) -> RunRecord:
     with torch.random.fork_rng():
         torch.manual_seed(streams["init"])
         model = task.build_model(config["model"])
-    device = resolve_device(cfg.device)
     model.to(device)
     lr = schema.learning_rate(cfg)
     optimizer = make_optimizer(model, config["optim"], lr)
     pool = to_device(_eval_pool(task, budget, streams["eval"]), device)
     train_gen = torch.Generator().manual_seed(streams["train"])
-    ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, config_hash(config))
+    ckpt = Checkpointer(checkpoint_path(cfg, config), cfg.checkpoint_every, run_inputs(config, task, device))
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
     memory = UpdateMemory(device)
     log = open_logger(cfg.logger, log_folder(cfg.log_dir, cell_path(cfg, config)), config, resume=state.seen > 0)
@@ -213,6 +217,7 @@ def run(cfg: DictConfig) -> RunRecord:
         diverged_at=state.diverged_at, environment=describe(device),
         extra={"lr": lr, "device": str(device), "memory": memory.summary(),
                "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
+               **({"resumed": ckpt.resumed} if ckpt.resumed and ckpt.resumed["differences"] else {}),
                **task.record_extra(model), **model_extra(model, batch_sizes(budget["episodes"], budget["batch_size"]))},
     )
     path = write_record(cfg.out_dir, record)
@@ -257,13 +262,24 @@ def outside_experiment(cfg: DictConfig) -> bool:
     return True
 
 
+def run_inputs(config: dict[str, Any], task: Any, device: torch.device) -> dict[str, Any]:
+    """What a checkpoint must share with the run resuming from it: the config and the data (refused when they
+    differ), and the code, torch and device (the record notes when they differ)."""
+    return {"config_hash": config_hash(config), "data_digest": task.data_digest(), "git_commit": git_commit(),
+            "torch_version": torch.__version__, "device": str(device)}
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    watch_driver()
     if outside_experiment(cfg):
         return float("nan")
-    record = run(cfg)
+    with command_errors("run"):
+        schema.check_choices(cfg, HydraConfig.get().runtime.choices)
+        record = run(cfg)
     return record.final.get(record.primary_metric, float("nan"))
 
 
 if __name__ == "__main__":
+    watch_driver()
     main()

@@ -1,20 +1,25 @@
-"""Feed the harness each kind of bad input and print the Markdown table of the errors it gets (for the README).
+"""Feed the harness each class of bad input and print the Markdown table of what it gets (for the README).
 
     python scripts/bad_inputs_table.py
 
-Every row is produced live, from the code as it is; tests/test_config_errors.py, tests/test_resume.py,
-tests/test_report.py and the data tests hold the same cases as assertions.
+Every row is produced live, from the code as it is; tests/test_bad_inputs.py (one test per class, more cases
+each), tests/test_config_errors.py, tests/test_resume.py, tests/test_report.py and the data tests hold the same
+cases as assertions.
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
+import pickle
 import sys
 import tempfile
 import zipfile
 from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,29 +84,169 @@ def corrupt_checkpoint() -> object:
     return run(cfg)
 
 
-CASES: list[tuple[str, Callable[[], object]]] = [
-    ("unknown model `model=nope`", lambda: compose_config(["model=nope"])),
-    ("unknown task `task=nope`", lambda: compose_config(["task=nope"])),
-    ("unknown budget `budget=nope`", lambda: compose_config(["budget=nope"])),
-    ("misspelt key `model.rulez=oja`", lambda: compose_config(["model.rulez=oja"])),
-    ("wrong type `task.n_bits=many`", lambda: compose_config(["task.n_bits=many"])),
-    ("negative episodes", config_case("budget.tasks.binary_patterns_50.episodes=-5")),
-    ("batch of 0 episodes", config_case("budget.tasks.binary_patterns_50.batch_size=0")),
-    ("eta outside (0, 1] `model.eta=1.5`", config_case("model.eta=1.5")),
-    ("unknown rule `model.rule=stdp`", config_case("model.rule=stdp")),
-    ("unknown alpha mode `model.alpha=yoked`", config_case("model.alpha=yoked")),
-    ("negative learning rate `optim.lr=-1`", config_case("optim.lr=-1")),
-    ("task missing from the budget", config_case("~budget.tasks.binary_patterns_50")),
-    ("Omniglot absent from the data directory", omniglot_case(lambda d: None)),
-    ("Omniglot archive that is not a zip (repacked name)",
+def cli_case(command: str, *argv: str) -> Callable[[], object]:
+    """``python -m benchmarks.<command> ARGV`` in this process: its exit status and its message."""
+    def case() -> object:
+        import importlib
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            try:
+                status = importlib.import_module(f"benchmarks.{command}").main(list(argv))
+            except SystemExit as exit_:
+                status = exit_.code
+        said = [line for line in stderr.getvalue().splitlines() if "error" in line or "skipped" in line]
+        return f"exit {status}: {' '.join(said)}"
+    return case
+
+
+def folder(name: str, files: dict[str, str] | None = None) -> Path:
+    path = TMP / name
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, text in (files or {}).items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    return path
+
+
+def symlink_loop() -> Path:
+    (TMP / "loop_a").symlink_to(TMP / "loop_b")
+    (TMP / "loop_b").symlink_to(TMP / "loop_a")
+    return TMP / "loop_a"
+
+
+def full_disk_figure() -> object:
+    from benchmarks.atomic import atomic_savefig
+
+    class FillsTheDisk:
+        def savefig(self, tmp: str, **kwargs: object) -> None:
+            Path(tmp).write_bytes(b"half a png")
+            raise OSError(errno.ENOSPC, "No space left on device", tmp)
+
+    target = folder("figures") / "curves.png"
+    target.write_bytes(b"the previous figure")
+    try:
+        atomic_savefig(FillsTheDisk(), target)
+    except OSError as err:
+        left = sorted(p.name for p in target.parent.iterdir())
+        return f"`OSError` {err.strerror}; {target.name} still holds the previous figure " \
+               f"({target.read_bytes() == b'the previous figure'}), files left: {left}"
+    return "no error"
+
+
+def undecodable_png() -> object:
+    from benchmarks.data import omniglot
+    from PIL import Image
+    root = folder("omniglot-corrupt")
+    saved = dict(omniglot.CHARACTERS)
+    omniglot.CHARACTERS.update({"images_background": 1, "images_evaluation": 1})
+    for part in omniglot.PARTS:
+        chars = root / part / "Alphabet" / "character01"
+        chars.mkdir(parents=True)
+        for k in range(omniglot.DRAWINGS):
+            Image.new("1", (105, 105), 1).save(chars / f"{k:02d}.png")
+    (root / "images_background" / "Alphabet" / "character01" / "03.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 8)
+    os.environ["PLASTICBENCH_CACHE"] = str(TMP / "cache")
+    try:
+        return omniglot.load_omniglot(root)
+    finally:
+        omniglot.CHARACTERS.update(saved)
+
+
+def cifar_float_pixels(tree_root: Path) -> None:
+    tree = tree_root / "cifar-10-batches-py"
+    tree.mkdir()
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        (tree / name).write_bytes(pickle.dumps({"data": np.full((10000, 3072), 0.5), "labels": [0] * 10000}))
+    (tree / "batches.meta").write_bytes(pickle.dumps({}))
+
+
+def non_finite_curve_record() -> object:
+    from tests.test_report import curve, make_record
+    from benchmarks.records import write_record
+    from benchmarks import report
+    runs = TMP / "nan-records"
+    for seed in (0, 1):
+        record = make_record("binary_patterns_50", "plastic", seed, 0.1, curve(0.3, 0.1, 100))
+        if seed:
+            record.curves["bit_error"][5] = float("nan")
+        write_record(runs, record)
+    report.generate([str(runs)], TMP / "nan-report", report.PUBLISHED)
+    text = (TMP / "nan-report" / "REPORT.md").read_text()
+    return next(line for line in text.splitlines() if "non-finite" in line).lstrip("- ")
+
+
+def resume_other_data() -> object:
+    import torch
+    from benchmarks.checkpoint import Checkpointer, TrainState
+    inputs = {"config_hash": "c" * 64, "data_digest": "sha256:official", "git_commit": "abc", "device": "cpu"}
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    path = folder("resume") / "cell.pt"
+    Checkpointer(path, 4, inputs).save(model, optimizer, torch.Generator(), TrainState(seen=4))
+    return Checkpointer(path, 4, {**inputs, "data_digest": "sha256:other"}).restore(model, optimizer,
+                                                                                    torch.Generator())
+
+
+def record_mode() -> object:
+    from benchmarks.atomic import atomic_write_text
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(TMP / "mode" / "record.json", "{}")
+    finally:
+        os.umask(previous)
+    return f"written with mode {oct((TMP / 'mode' / 'record.json').stat().st_mode & 0o777)} under umask 022"
+
+
+BP = "budget.tasks.binary_patterns_50"
+CASES: list[tuple[str, str, Callable[[], object]]] = [
+    ("config value", "unknown model `model=nope`", lambda: compose_config(["model=nope"])),
+    ("config value", "unknown task `task=nope`", lambda: compose_config(["task=nope"])),
+    ("config value", "unknown budget `budget=nope`", lambda: compose_config(["budget=nope"])),
+    ("config value", "misspelt key `model.rulez=oja`", lambda: compose_config(["model.rulez=oja"])),
+    ("config value", "wrong type `task.n_bits=many`", lambda: compose_config(["task.n_bits=many"])),
+    ("config value", "negative episodes", config_case("budget.tasks.binary_patterns_50.episodes=-5")),
+    ("config value", "batch of 0 episodes", config_case("budget.tasks.binary_patterns_50.batch_size=0")),
+    ("config value", "eta outside (0, 1] `model.eta=1.5`", config_case("model.eta=1.5")),
+    ("config value", "unknown rule `model.rule=stdp`", config_case("model.rule=stdp")),
+    ("config value", "unknown alpha mode `model.alpha=yoked`", config_case("model.alpha=yoked")),
+    ("config value", "negative learning rate `optim.lr=-1`", config_case("optim.lr=-1")),
+    ("config value", "task missing from the budget", config_case("~budget.tasks.binary_patterns_50")),
+    ("data content", "Omniglot absent from the data directory", omniglot_case(lambda d: None)),
+    ("data content", "Omniglot archive that is not a zip (repacked name)",
      omniglot_case(lambda d: (d / "images_background.repack.zip").write_bytes(b"not a zip"))),
-    ("Omniglot archive with the wrong image counts", omniglot_case(omniglot_too_few)),
-    ("Omniglot zip with the official name but other bytes (md5)",
+    ("data content", "Omniglot archive with the wrong image counts", omniglot_case(omniglot_too_few)),
+    ("data content", "Omniglot zip with the official name but other bytes (md5)",
      omniglot_case(lambda d: zipfile.ZipFile(d / "images_background.zip", "w").close())),
-    ("CIFAR-10 folder missing batch files", cifar_case(cifar_missing_batches)),
-    ("CIFAR-10 tarball truncated", cifar_case(lambda d: (d / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b\x08"))),
-    ("half-written run record in a results folder", corrupt_record),
-    ("corrupt checkpoint of a resumed run", corrupt_checkpoint),
+    ("data content", "CIFAR-10 folder missing batch files", cifar_case(cifar_missing_batches)),
+    ("data content", "CIFAR-10 tarball truncated", cifar_case(lambda d: (d / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b\x08"))),
+    ("records & checkpoints", "half-written run record in a results folder", corrupt_record),
+    ("records & checkpoints", "corrupt checkpoint of a resumed run", corrupt_checkpoint),
+    ("loss", "report on an empty records folder", cli_case("report", str(folder("empty")))),
+    ("loss", "report on a missing records folder", cli_case("report", str(TMP / "missing"))),
+    ("loss", "full disk while writing a figure", full_disk_figure),
+    ("loss", "record file permissions", record_mode),
+    ("config value", "infinite learning rate `optim.lr=inf`", config_case("optim.lr=inf")),
+    ("config value", "batch larger than the episodes", config_case(f"{BP}.batch_size=100")),
+    ("config value", "evaluation batch larger than the pool", config_case(f"{BP}.eval_batch_size=100")),
+    ("config value", "empty `out_dir=`", config_case("out_dir=")),
+    ("config value", "`task.name` disagreeing with the task file", config_case("task.name=binary_patterns")),
+    ("config value", "a name that leaves the records folder `model.name=../../x`",
+     config_case("model.name=../../x")),
+    ("config value", "unsupported pair `task=binary_patterns_50 model=protonet`", config_case("model=protonet")),
+    ("config value", "unsupported pair `task=omniglot model=lstm`",
+     config_case("task=omniglot", "model=lstm")),
+    ("config value", "negative seed `seed=-1`", config_case("seed=-1")),
+    ("data content", "Omniglot PNG that does not decode", undecodable_png),
+    ("data content", "CIFAR-10 batch of float pixels", cifar_case(cifar_float_pixels)),
+    ("data content", "record with status ok but a NaN training curve", non_finite_curve_record),
+    ("data content", "resuming a checkpoint made from other data", resume_other_data),
+    ("paths & commands", "wrong device string `device=gpu`", config_case("device=gpu")),
+    ("paths & commands", "`out_dir` that is a file", config_case(f"out_dir={TMP / 'afile'}")),
+    ("paths & commands", "`out_dir` that is a symlink loop", lambda: config_case(f"out_dir={symlink_loop()}")()),
+    ("paths & commands", "a folder named `*.json` among records",
+     cli_case("report", str(folder("dir-json", {"x.json/inner": ""})), "--out", str(TMP / "dj"))),
+    ("paths & commands", "`reproduce --jobs 0`", cli_case("reproduce", "--jobs", "0")),
+    ("paths & commands", "unknown experiment `reproduce --experiment nope`", cli_case("reproduce", "--experiment", "nope")),
 ]
 
 
@@ -118,9 +263,10 @@ def outcome(case: Callable[[], object]) -> str:
 
 
 def main() -> int:
-    print("| bad input | what happens |\n|---|---|")
-    for label, case in CASES:
-        print(f"| {label} | {outcome(case).replace('|', '/')} |")
+    (TMP / "afile").write_text("x")
+    print("| class | bad input | what happens |\n|---|---|---|")
+    for kind, label, case in CASES:
+        print(f"| {kind} | {label} | {outcome(case).replace('|', '/')} |")
     return 0
 
 

@@ -121,7 +121,7 @@ def test_reproduce_launches_only_unfinished_cells(tmp_path, monkeypatch):
     assert reproduce.launches(cells) == [("binary_patterns_50", ["plastic"], [1]),
                                          ("binary_patterns_50", ["rnn"], [0, 1])]
     commands = []
-    monkeypatch.setattr(reproduce.subprocess, "run", lambda cmd: commands.append(cmd) or
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda cmd, env=None: commands.append(cmd) or
                         subprocess.CompletedProcess(cmd, 0))
     monkeypatch.chdir(tmp_path)
     reproduce.main(["--budget", "smoke", "--tasks", "binary_patterns_50", "--out-dir", str(out), "--no-report"])

@@ -176,15 +176,16 @@ def test_no_records_still_writes_a_report(tmp_path):
     assert f"missing folder `{tmp_path / 'absent'}`" in written
 
 
-def test_readme_block_is_replaced_between_markers(tmp_path, capsys):
+def test_readme_block_is_replaced_between_markers(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n{report.START}\nold table\n{report.END}\nrest\n")
     report.update_readme(readme, "| new |\n")
     assert readme.read_text() == f"# Title\n{report.START}\n| new |\n{report.END}\nrest\n"
     plain = tmp_path / "PLAIN.md"
     plain.write_text("# no markers\n")
-    report.update_readme(plain, "| new |\n")
-    assert plain.read_text() == "# no markers\n" and "lacks the markers" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="lacks the markers"):
+        report.update_readme(plain, "| new |\n")
+    assert plain.read_text() == "# no markers\n"
 
 
 def test_task_figure_hook_is_called(tmp_path, monkeypatch):
@@ -202,11 +203,16 @@ def test_task_figure_hook_is_called(tmp_path, monkeypatch):
         write_record(runs, make_record("hooked_task", "plastic", seed, 0.1, curve(0.3, 0.1, 100), kind="hooked"))
     (tmp_path / "out" / "tables").mkdir(parents=True)
     (tmp_path / "out" / "tables" / "gone.md").write_text("stale")  # from a task that has no records any more
+    (tmp_path / "out" / "tables" / "mine.md").write_text("hand-made")  # never generated: never removed
+    (tmp_path / "out" / report.MANIFEST).write_text("tables/gone.md\n../outside.md\n")
+    (tmp_path / "outside.md").write_text("not under --out")
     with contextlib.chdir(tmp_path):
         assert report.main(["runs", "--out", "out", "--readme", "README.md", "--published", str(SMALL)]) == 0
     assert calls == [[0, 1]]
     assert "![extra](figures/hooked_task-quick/extra.png)" in (tmp_path / "out" / "REPORT.md").read_text()
     assert not (tmp_path / "out" / "tables" / "gone.md").exists()
+    assert (tmp_path / "out" / "tables" / "mine.md").exists() and (tmp_path / "outside.md").exists()
+    assert "tables/hooked_task.md" in (tmp_path / "out" / report.MANIFEST).read_text()
     shutil.rmtree(tmp_path / "out")
 
 

@@ -25,6 +25,9 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+from benchmarks.atomic import shared_mode
+from benchmarks.errors import writable_dir
+
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2")
 DIGEST_FILE = "CONTENT_DIGEST"
 ENV_DATA, ENV_CACHE = "PLASTICBENCH_DATA", "PLASTICBENCH_CACHE"
@@ -49,13 +52,11 @@ def cache_dir(data_dir: Path) -> Path:
     the data directory is writable, else ``~/.cache/plasticbench`` (read-only shared data folders). The mode
     bits are checked as well as access(): root may write anywhere, but a folder marked read-only stays so."""
     if os.environ.get(ENV_CACHE):
-        path = Path(os.environ[ENV_CACHE]).expanduser()
-    elif data_dir.is_dir() and os.access(data_dir, os.W_OK) and data_dir.stat().st_mode & stat.S_IWUSR:
-        path = data_dir / ".cache"
-    else:
-        path = Path.home() / ".cache" / "plasticbench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        return writable_dir(os.environ[ENV_CACHE], ENV_CACHE)
+    if data_dir.is_dir() and os.access(data_dir, os.W_OK) and data_dir.stat().st_mode & stat.S_IWUSR:
+        return writable_dir(data_dir / ".cache", f"the data cache (set {ENV_CACHE} to put it elsewhere)")
+    return writable_dir(Path.home() / ".cache" / "plasticbench",
+                        f"the data cache (set {ENV_CACHE} to put it elsewhere)")
 
 
 def file_digest(path: Path, algorithm: str = "md5") -> str:
@@ -100,6 +101,7 @@ def extract_tree(archive: Path, tree: str, cache: Path, validate: Callable[[Path
     if dest.is_dir():  # renamed into place only after validation: complete by construction
         return dest / tree, (dest / DIGEST_FILE).read_text().strip()
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{archive.name}-"))
+    tmp.chmod(shared_mode(directory=True))  # mkdtemp's 0700 would hide the shared cache from colleagues
     try:
         _unpack(archive, tree, tmp)
         if not (tmp / tree).is_dir():

@@ -25,6 +25,8 @@ TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST = ("test_batch",)
 META = "batches.meta"
 PER_BATCH = 10_000
+BATCH_LABELS = {**{f"data_batch_{i}": f"training batch {i} of 5" for i in range(1, 6)},
+                "test_batch": "testing batch 1 of 1"}
 OFFICIAL_ARCHIVE = ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")  # torchvision's
 OFFICIAL_MD5 = {"data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
                 "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
@@ -56,17 +58,29 @@ class Cifar10:
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One batch file -> (images (N, 3, 32, 32) uint8, labels (N,) int64), checked."""
+    """One batch file -> (images (N, 3, 32, 32) uint8, labels (N,) int64), checked: pixels stored as uint8 (no
+    silent cast of floats or wider integers), integer labels in 0..9, and a ``batch_label`` (when the copy has
+    one) that matches the file's name."""
     try:
         with open(path, "rb") as handle:
             entry = pickle.load(handle, encoding="latin1")
-        data = np.asarray(entry["data"], dtype=np.uint8)
-        labels = np.asarray(entry["labels"], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as err:
+        raw, raw_labels = entry["data"], np.asarray(entry["labels"])
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError) as err:
         raise DataCorrupt(f"{path}: not a CIFAR-10 python batch ({type(err).__name__}: {err})") from err
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8:
+        raise DataCorrupt(f"{path}: pixel data of type {getattr(raw, 'dtype', type(raw).__name__)}, expected a uint8 "
+                          "array (0..255); this is not the CIFAR-10 python version")
+    if raw_labels.dtype.kind not in "iu":
+        raise DataCorrupt(f"{path}: labels of type {raw_labels.dtype}, expected integers 0..9")
+    expected = BATCH_LABELS.get(path.name)
+    label = entry.get("batch_label") if isinstance(entry, dict) else None
+    if label is not None and expected is not None and label != expected:
+        raise DataCorrupt(f"{path}: holds {label!r}, not the {expected!r} its name says; the batch files are "
+                          "mixed up (renamed?)")
+    data, labels = raw, raw_labels.astype(np.int64)
     if data.shape != (PER_BATCH, 3072) or labels.shape != (PER_BATCH,) or labels.min() < 0 or labels.max() > 9:
         raise DataCorrupt(f"{path}: expected {PER_BATCH} images of 3x32x32 and {PER_BATCH} labels in 0..9, found "
-                          f"data {data.shape} and {labels.shape[0]} labels")
+                          f"data {data.shape} and {labels.size} labels")
     return data.reshape(PER_BATCH, 3, 32, 32), labels
 
 

@@ -26,6 +26,7 @@ from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, ch
 PARTS = ("images_background", "images_evaluation")
 CHARACTERS = {"images_background": 964, "images_evaluation": 659}  # expected character folders per half
 DRAWINGS = 20  # drawings per character
+SIDE = (105, 105)  # pixels of every drawing
 OFFICIAL_MD5 = {"images_background": "68d2efa1b9178cc56df9314c21c6e718",  # torchvision's Omniglot.zips_md5
                 "images_evaluation": "6b91aef0f799c5bb55b94e3f2daec811"}
 REFERENCE_DIGESTS = {  # content digests of the official release (PNG bytes), from the data README
@@ -99,9 +100,21 @@ def locate_part(data_dir: Path, part: str, download: bool = False) -> tuple[Path
 
 
 def decode(png: Path, size: int) -> np.ndarray:
-    """105x105 PNG -> (size, size) uint8 grayscale, antialiased (Lanczos) resize."""
-    with Image.open(png) as image:
-        return np.asarray(image.convert("L").resize((size, size), Image.LANCZOS), dtype=np.uint8)
+    """105x105 PNG -> (size, size) uint8 grayscale, antialiased (Lanczos) resize. A file that does not decode,
+    is not a PNG or has another size is rejected, naming it."""
+    try:
+        with Image.open(png) as image:
+            kind, side = image.format, image.size
+            gray = image.convert("L").resize((size, size), Image.LANCZOS) if (kind, side) == ("PNG", SIDE) else None
+    except (OSError, SyntaxError, ValueError) as err:  # PIL: UnidentifiedImageError, truncated data, bad chunks
+        raise DataCorrupt(f"{png}: not a readable image ({type(err).__name__}: {err}); replace it with the file "
+                          "from the official release") from err
+    if kind != "PNG":
+        raise DataCorrupt(f"{png}: a {kind} image, not the PNG its name says; replace it with the official file")
+    if gray is None:
+        raise DataCorrupt(f"{png}: {side[0]}x{side[1]} pixels, expected the Omniglot drawings' "
+                          f"{SIDE[0]}x{SIDE[1]}; replace it with the official file")
+    return np.asarray(gray, dtype=np.uint8)
 
 
 def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: bool = False) -> OmniglotImages:
@@ -132,7 +145,9 @@ def _load_cached(path: Path, n_classes: int, image_size: int) -> dict | None:
         return None
     try:
         cached = torch.load(path, weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError):
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError):
         return None
-    ok = tuple(cached["images"].shape) == (n_classes, DRAWINGS, image_size, image_size)
+    ok = isinstance(cached, dict) and isinstance(cached.get("images"), torch.Tensor) and \
+        cached["images"].dtype == torch.uint8 and \
+        tuple(cached["images"].shape) == (n_classes, DRAWINGS, image_size, image_size)
     return cached if ok and len(cached["classes"]) == n_classes else None

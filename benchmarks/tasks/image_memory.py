@@ -164,6 +164,8 @@ def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    from benchmarks.atomic import atomic_savefig
+
     out, paths, seen = Path(out_dir), [], set()
     out.mkdir(parents=True, exist_ok=True)
     for record in sorted(records, key=lambda r: (r.task, r.model, r.seed)):
@@ -177,7 +179,7 @@ def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
             if fig is not None:
                 fig.suptitle(f"{record.task} / {record.model} (seed {record.seed})", fontsize=9, y=1.06)
                 paths.append(out / f"{record.task}_{record.model}_{kind}.png")
-                fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
+                atomic_savefig(fig, paths[-1], dpi=120, bbox_inches="tight")
                 plt.close(fig)
     return paths
 

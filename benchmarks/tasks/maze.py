@@ -163,6 +163,8 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from benchmarks.atomic import atomic_savefig
+
     chosen: dict[str, dict[str, Any]] = {}
     for rec in records:
         get = rec.get if isinstance(rec, dict) else lambda key, r=rec: getattr(r, key)
@@ -186,8 +188,7 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
         fig.tight_layout(rect=(0, 0.06, 1, 1))
         fig.legend(handles=_legend_handles(), loc="lower center", ncol=4, fontsize=7, frameon=False)
         path = Path(out_dir) / f"{task}_episode.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        atomic_savefig(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     return paths

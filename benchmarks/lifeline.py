@@ -1,0 +1,53 @@
+"""Runs started by the ``reproduce`` driver end when the driver ends, however it ends (SIGKILL included).
+
+The driver puts its pid in ``$PLASTICBENCH_DRIVER_PID`` for launchers that run cells on this machine; every
+process that trains a cell (the hydra multirun process and its joblib workers) watches that pid from a daemon
+thread and exits as soon as it is gone. A signal handler in the driver alone could not do this: SIGKILL cannot
+be caught, and joblib's workers are grandchildren that a killed parent leaves running.
+"""
+from __future__ import annotations
+
+import os
+import select
+import sys
+import threading
+import time
+
+ENV = "PLASTICBENCH_DRIVER_PID"
+EXIT_DRIVER_GONE = 3
+_started = threading.Event()
+
+
+def watch_driver() -> None:
+    """Start (once per process) the thread that ends this process when the driver in ``$ENV`` is gone."""
+    pid = os.environ.get(ENV)
+    if not pid or _started.is_set():
+        return
+    _started.set()
+    threading.Thread(target=_end_with, args=(int(pid),), name="driver-lifeline", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _end_with(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        fd = None  # gone already
+    except OSError:  # no pidfd on this kernel: poll
+        while _alive(pid):
+            time.sleep(1.0)
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # a pidfd turns readable when its process exits
+    print(f"[run pid {os.getpid()}] the reproduce driver (pid {pid}) has ended: stopping this run",
+          file=sys.stderr, flush=True)
+    os._exit(EXIT_DRIVER_GONE)
