@@ -7,7 +7,7 @@
 Records go to ``--out-dir`` (default results/runs); the report to results/ for the default folder, else to
 ``DIR/report`` (``benchmarks.report``'s default), so a run elsewhere never touches the repository's results.
 README.md's results block is updated only with ``--update-readme`` (``tox -e reproduce`` passes it).
-Every run started on this machine ends when this driver ends, even by SIGKILL (``benchmarks.lifeline``).
+Every run started on this machine ends when this driver ends, even by SIGKILL (``benchmarks.harness.lifeline``).
 
 Each task's cells run as one hydra multirun: on the joblib launcher by default (local processes, one torch
 thread each), or on SLURM through submitit (``--launcher slurm``).
@@ -25,13 +25,12 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.errors import UserError, command_errors, writable_dir
-from benchmarks.lifeline import ENV as DRIVER_ENV
-from benchmarks.progress import format_seconds
-from benchmarks.records import load_record
-from benchmarks.run import cell_path, compose_config
+from benchmarks.harness.errors import UserError, command_errors, writable_dir
+from benchmarks.harness.lifeline import ENV as DRIVER_ENV
+from benchmarks.harness.progress import format_seconds
+from benchmarks.harness.records import load_record
+from benchmarks.harness.config import CONF, Cell, compose_config, resolve_cell
 
-CONF = Path(__file__).parent / "conf"
 LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 LOCAL_LAUNCHERS = ("local", "submitit_local")  # cells run on this machine: they watch the driver's pid
 
@@ -56,11 +55,9 @@ def load_grid(experiment: str) -> tuple[str, dict[str, list[str]]]:
     return cfg.budget.name, {task: list(models) for task, models in cfg.experiment.grid.items()}
 
 
-Cell = tuple[str, str, int, Path]
-
 
 def plan(grid: dict[str, list[str]], budget: str, out_dir: str, overrides: list[str] = ()) -> list[Cell]:
-    """Every (task, model, seed) cell of the grid with the path of its record."""
+    """Every (task, model, seed) cell of the grid, resolved (and so validated) before anything trains."""
     cells = []
     for task, models in grid.items():
         seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
@@ -68,7 +65,7 @@ def plan(grid: dict[str, list[str]], budget: str, out_dir: str, overrides: list[
             for seed in range(seeds):
                 cfg = compose_config([f"task={task}", f"model={model}", f"budget={budget}", f"seed={seed}",
                                       f"out_dir={out_dir}", *overrides])
-                cells.append((task, model, seed, cell_path(cfg)))
+                cells.append(resolve_cell(cfg))
     return cells
 
 
@@ -86,9 +83,9 @@ def launches(cells: list[Cell]) -> list[tuple[str, list[str], list[int]]]:
     """The hydra multiruns that train exactly the unfinished cells: per task, the models that miss the same seeds
     share one multirun (a multirun is a product of models and seeds)."""
     todo: dict[str, dict[str, list[int]]] = {}
-    for task, model, seed, path in cells:
-        if not finished(path):
-            todo.setdefault(task, {}).setdefault(model, []).append(seed)
+    for cell in cells:
+        if not finished(cell.record_path):
+            todo.setdefault(cell.task, {}).setdefault(cell.model, []).append(cell.seed)
     out = []
     for task, by_model in todo.items():
         groups: dict[tuple[int, ...], list[str]] = {}
@@ -106,15 +103,15 @@ class GridMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.cells, self.interval_s = cells, interval_s
         self.start_time = time.perf_counter()
-        self.seen = {path for *_, path in cells if finished(path)}
+        self.seen = {cell.record_path for cell in cells if finished(cell.record_path)}
         self.before = len(self.seen)
         self.stop_event = threading.Event()
 
     def poll(self) -> None:
-        for task, model, seed, path in self.cells:
-            if path not in self.seen and finished(path):
-                self.seen.add(path)
-                print(f"[reproduce] {self.counts()} | {task}/{model} seed {seed}: {_outcome(path)}",
+        for cell in self.cells:
+            if cell.record_path not in self.seen and finished(cell.record_path):
+                self.seen.add(cell.record_path)
+                print(f"[reproduce] {self.counts()} | {cell.label}: {_outcome(cell.record_path)}",
                       file=sys.stderr, flush=True)
 
     def counts(self) -> str:
@@ -184,11 +181,11 @@ def reproduce(args: argparse.Namespace) -> int:
         monitor.poll()
     monitor.stop_event.set()
     monitor.poll()
-    missing = [(t, m, s) for t, m, s, p in cells if not p.exists()]
+    missing = [(c.task, c.model, c.seed) for c in cells if not c.record_path.exists()]
     if missing:
         print(f"[reproduce] {len(missing)} cells have no record: {missing}", file=sys.stderr)
     if not args.no_report:
-        from benchmarks import report
+        from benchmarks.report import main as report
         report.main([args.out_dir, *(["--update-readme"] if args.update_readme else [])])
     return 1 if failed or missing else 0
 

@@ -23,7 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import compose_config, run  # noqa: E402
+from benchmarks.harness.config import compose_config, resolve_cell  # noqa: E402
+from benchmarks.run import run  # noqa: E402
 
 TMP = Path(tempfile.mkdtemp(prefix="badinputs-"))
 
@@ -64,7 +65,7 @@ def cifar_missing_batches(folder: Path) -> None:
 
 
 def corrupt_record() -> object:
-    from benchmarks import report
+    from benchmarks.report import main as report
     runs = TMP / "records" / "binary_patterns_50" / "plastic"
     runs.mkdir(parents=True)
     (runs / "half-written.json").write_text('{"task": "binary_patterns_50", "mod')
@@ -75,10 +76,9 @@ def corrupt_record() -> object:
 
 
 def corrupt_checkpoint() -> object:
-    from benchmarks.run import checkpoint_path, resolved_config
     cfg = compose_config(["task=binary_patterns_50", "budget=smoke", "progress=false", "checkpoint_every=4",
                           f"out_dir={TMP / 'ckpt'}"])
-    path = checkpoint_path(cfg, resolved_config(cfg))
+    path = resolve_cell(cfg).checkpoint_path
     path.parent.mkdir(parents=True)
     path.write_bytes(b"truncated")
     return run(cfg)
@@ -115,7 +115,7 @@ def symlink_loop() -> Path:
 
 
 def full_disk_figure() -> object:
-    from benchmarks.atomic import atomic_savefig
+    from benchmarks.harness.atomic import atomic_savefig
 
     class FillsTheDisk:
         def savefig(self, tmp: str, **kwargs: object) -> None:
@@ -162,8 +162,8 @@ def cifar_float_pixels(tree_root: Path) -> None:
 
 def non_finite_curve_record() -> object:
     from tests.test_report import curve, make_record
-    from benchmarks.records import write_record
-    from benchmarks import report
+    from benchmarks.harness.records import write_record
+    from benchmarks.report import main as report
     runs = TMP / "nan-records"
     for seed in (0, 1):
         record = make_record("binary_patterns_50", "plastic", seed, 0.1, curve(0.3, 0.1, 100))
@@ -177,7 +177,7 @@ def non_finite_curve_record() -> object:
 
 def resume_other_data() -> object:
     import torch
-    from benchmarks.checkpoint import Checkpointer, TrainState
+    from benchmarks.harness.checkpoint import Checkpointer, TrainState
     inputs = {"config_hash": "c" * 64, "data_digest": "sha256:official", "git_commit": "abc", "device": "cpu"}
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.Adam(model.parameters())
@@ -188,7 +188,7 @@ def resume_other_data() -> object:
 
 
 def record_mode() -> object:
-    from benchmarks.atomic import atomic_write_text
+    from benchmarks.harness.atomic import atomic_write_text
     previous = os.umask(0o022)
     try:
         atomic_write_text(TMP / "mode" / "record.json", "{}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.schema import support_table  # noqa: E402
+from benchmarks.harness.config import support_table  # noqa: E402
 
 if __name__ == "__main__":
     print(support_table(), end="")

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from benchmarks import aggregate
-from benchmarks.collect import build_sections
-from benchmarks.summary import summarise
+from benchmarks.report import aggregate
+from benchmarks.report.collect import build_sections
+from benchmarks.report.summary import summarise
 from tests.test_report import curve, make_record
 
 

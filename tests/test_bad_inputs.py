@@ -18,12 +18,15 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks import atomic, report, reproduce
-from benchmarks.checkpoint import Checkpointer, TrainState
+from benchmarks import reproduce
+from benchmarks.harness import atomic
+from benchmarks.report import main as report
+from benchmarks.harness.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataCorrupt, cifar10, omniglot
-from benchmarks.errors import UserError, writable_dir
-from benchmarks.records import load_record, write_record
-from benchmarks.run import compose_config, run
+from benchmarks.harness.errors import UserError, writable_dir
+from benchmarks.harness.records import load_record, write_record
+from benchmarks.harness.config import compose_config, resolve_cell
+from benchmarks.run import run
 from tests.test_report import SMALL, curve, make_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,7 +163,7 @@ def test_meaningless_config_values_fail_before_training(tmp_path, overrides, mes
 
 
 def test_names_that_would_leave_the_records_folder_are_refused():
-    from benchmarks.schema import check_paths
+    from benchmarks.harness.config import check_paths
     cfg = compose_config(["task=binary_patterns_50", "budget=smoke"])
     for key, value in (("model", "../up"), ("task", "a/b"), ("budget", ".hidden")):
         cfg[key].name = value
@@ -176,7 +179,7 @@ ONE_MODEL = {"miconi": "plastic", "rnn": "rnn", "lstm": "lstm", "duan": "duan_rn
 
 
 def _supported_pairs() -> list[tuple[str, str]]:
-    from benchmarks.schema import supported_families
+    from benchmarks.harness.config import supported_families
     return [(task, ONE_MODEL[family]) for kind, task in SYNTHETIC_TASK.items() for family in supported_families(kind)]
 
 
@@ -184,12 +187,12 @@ def _supported_pairs() -> list[tuple[str, str]]:
 def test_every_supported_pair_builds_and_trains_one_step(task, model):
     """The matrix is a promise: each pair it lists (one model per family, data-free tasks) composes, validates,
     builds and takes a gradient step."""
-    from benchmarks.run import build_task, resolved_config
+    from benchmarks.harness.train import build_task
     if model == "maml_mlp":
         pytest.importorskip("learn2learn")
     width = [] if (ROOT / f"benchmarks/conf/task_model/{task}_{model}.yaml").exists() or model != "lstm" \
         else ["model.hidden_size=64", "model.readout=linear"]
-    config = resolved_config(compose_config([f"task={task}", f"model={model}", "budget=smoke", *width]))
+    config = resolve_cell(compose_config([f"task={task}", f"model={model}", "budget=smoke", *width])).config
     built = build_task(config["task"])
     net = built.build_model(config["model"])
     loss, _ = built.episode_loss(net, built.sample(2, torch.Generator().manual_seed(0)))
@@ -198,7 +201,7 @@ def test_every_supported_pair_builds_and_trains_one_step(task, model):
 
 
 def test_support_matrix_in_readme_is_the_code_s():
-    from benchmarks.schema import support_table
+    from benchmarks.harness.config import support_table
     assert support_table() in (ROOT / "README.md").read_text(), "regenerate with python scripts/support_matrix.py"
 
 

@@ -2,7 +2,8 @@
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from benchmarks.run import compose_config, run
+from benchmarks.harness.config import compose_config
+from benchmarks.run import run
 
 
 def test_unknown_model_lists_valid_choices():
@@ -46,7 +47,7 @@ def test_budget_without_the_task_names_the_file(tmp_path):
 
 
 def test_learning_rate_precedence_command_line_then_budget_then_task():
-    from benchmarks.schema import learning_rate, validate
+    from benchmarks.harness.config import learning_rate, validate
     task_only = compose_config(["task=image_memory", "model=plastic", "budget=smoke"])
     assert learning_rate(task_only) == task_only.task.lr == 1e-4  # smoke sets no lr for the task
     budget = compose_config(["task=image_memory", "model=plastic", "budget=quick"])
@@ -61,7 +62,7 @@ def test_learning_rate_precedence_command_line_then_budget_then_task():
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
 def test_adam_kernels_give_the_for_loop_update(impl):
     import torch
-    from benchmarks.run import make_optimizer
+    from benchmarks.harness.train import make_optimizer
     optim = {"name": "adam", "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
     params = []
     for kernel in ("for_loop", impl):

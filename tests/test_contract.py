@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from benchmarks.records import load_record
-from benchmarks.run import compose_config, run
+from benchmarks.harness.records import load_record
+from benchmarks.harness.config import compose_config
+from benchmarks.run import run
 
 CONF = Path(__file__).resolve().parents[1] / "benchmarks" / "conf"
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
@@ -90,15 +91,15 @@ def test_same_seed_identical_record_different_seed_differs(tmp_path):
 def test_models_share_training_episodes_and_evaluation_pool():
     a = compose_config(["task=binary_patterns_50", "model=plastic"])
     b = compose_config(["task=binary_patterns_50", "model=lstm"])
-    from benchmarks.seeding import run_streams
+    from benchmarks.harness.seeding import run_streams
     sa, sb = run_streams(a.task.name, a.model.name, 0), run_streams(b.task.name, b.model.name, 0)
     assert sa["train"] == sb["train"] and sa["eval"] == sb["eval"] and sa["init"] != sb["init"]
 
 
 @pytest.mark.parametrize("task_name", ["binary_patterns_50", "maze", "cue_reward"])
 def test_evaluation_pools_differ_between_seeds_and_match_between_models_of_a_seed(task_name):
-    from benchmarks.run import _eval_pool, build_task
-    from benchmarks.seeding import run_streams
+    from benchmarks.harness.train import build_task, eval_pool
+    from benchmarks.harness.seeding import run_streams
     cfg = compose_config([f"task={task_name}", "budget=smoke"])
     task, budget = build_task(OmegaConf.to_container(cfg.task, resolve=True)), cfg.budget.tasks[task_name]
 
@@ -110,7 +111,7 @@ def test_evaluation_pools_differ_between_seeds_and_match_between_models_of_a_see
         return value
 
     def pool(model, seed):
-        return [plain(b) for b in _eval_pool(task, budget, run_streams(task_name, model, seed)["eval"])]
+        return [plain(b) for b in eval_pool(task, budget, run_streams(task_name, model, seed)["eval"])]
 
     models = {"binary_patterns_50": ("plastic", "lstm"), "maze": ("plastic", "rnn"),
               "cue_reward": ("duan_rnn_hebbian", "duan_rnn_nonplastic")}[task_name]

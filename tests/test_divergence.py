@@ -5,8 +5,9 @@ import math
 
 import torch
 
-from benchmarks import report
-from benchmarks.run import compose_config, run
+from benchmarks.report import main as report
+from benchmarks.harness.config import compose_config
+from benchmarks.run import run
 from benchmarks.tasks.binary_patterns import BinaryPatterns
 
 

@@ -122,7 +122,7 @@ def test_bad_config_values_are_named(config, key):
 
 
 def test_duan_tasks_compose_with_the_papers_optimizer():
-    from benchmarks.run import compose_config
+    from benchmarks.harness.config import compose_config
     for task in ("cue_reward", "seq_reproduction", "seq_reproduction_n5_m40", "regression_mlp_k10"):
         cfg = compose_config([f"task={task}", "model=duan_rnn_gradient"])
         assert (cfg.optim.name, cfg.optim.amsgrad, cfg.optim.grad_clip, cfg.task.lr) == ("adamw", True, 5.0, 1e-3)
@@ -153,7 +153,8 @@ def test_duan_few_shot_classifier_scores_each_query_from_the_support_state():
 def test_duan_arms_run_outside_the_reproduce_grid(task, model, tmp_path):
     """Cells the reproduce grid does not hold (its cells run in tests/test_contract.py): both papers' models
     meet on the binary-pattern task; sweep points and variants compose and train."""
-    from benchmarks.run import compose_config, run
+    from benchmarks.harness.config import compose_config
+    from benchmarks.run import run
     record = run(compose_config([f"task={task}", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",
                                  "progress=false"]))
     assert record.status == "ok" and record.n_params > 0
@@ -165,7 +166,8 @@ def test_duan_arms_run_outside_the_reproduce_grid(task, model, tmp_path):
 
 @pytest.mark.data
 def test_duan_rnn_fewshot_runs_on_omniglot(tmp_path):
-    from benchmarks.run import compose_config, run
+    from benchmarks.harness.config import compose_config
+    from benchmarks.run import run
     from tests.conftest import data_dir_or_skip
     data_dir = data_dir_or_skip()
     record = run(compose_config(["task=omniglot", "model=duan_rnn_fewshot", "budget=smoke", f"out_dir={tmp_path}",

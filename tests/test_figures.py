@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import figure_parts as parts
-from benchmarks.collect import build_sections
-from benchmarks.labels import budget_label
-from benchmarks.summary import summarise
+from benchmarks.report import figure_parts as parts
+from benchmarks.report.collect import build_sections
+from benchmarks.report.labels import budget_label
+from benchmarks.report.summary import summarise
 from benchmarks.tasks.image_memory import _shared_alpha
 from benchmarks.tasks.maze import _legend_handles
 from tests.test_report import curve, make_record

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks import reproduce
-from benchmarks.loggers import CSV_COLUMNS
-from benchmarks.records import load_record
-from benchmarks.run import compose_config, outside_experiment, run
+from benchmarks.harness.loggers import CSV_COLUMNS
+from benchmarks.harness.records import load_record
+from benchmarks.harness.config import compose_config
+from benchmarks.run import outside_experiment, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["task=binary_patterns_50", "model=plastic", "budget=smoke"]

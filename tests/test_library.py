@@ -117,12 +117,28 @@ def test_import_rules_between_the_packages(package, forbidden):
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-REPORT_MODULES = ("report", "collect", "summary", "stats", "tables", "figures", "published")
+TRAINER = ("benchmarks.run", "benchmarks.harness.train")
+REPORT_MODULES = sorted(p.stem for p in (ROOT / "benchmarks" / "report").glob("*.py"))
+HARNESS_MODULES = sorted(str(p.relative_to(ROOT / "benchmarks" / "harness")) for p in
+                         (ROOT / "benchmarks" / "harness").rglob("*.py"))
+
+
+def test_the_floors_hold_modules():
+    assert {"main", "collect", "summary", "stats", "tables", "figures", "published"} <= set(REPORT_MODULES)
+    assert {"train.py", "config/__init__.py", "checkpoint.py", "records.py"} <= set(HARNESS_MODULES)
 
 
 @pytest.mark.parametrize("module", REPORT_MODULES)
 def test_report_modules_do_not_import_the_trainer(module):
-    assert "benchmarks.run" not in _imports(ROOT / "benchmarks" / f"{module}.py")
+    bad = {name for name in _imports(ROOT / "benchmarks" / "report" / f"{module}.py") if name.startswith(TRAINER)}
+    assert not bad, f"benchmarks/report/{module}.py imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", HARNESS_MODULES)
+def test_harness_modules_do_not_import_the_report(module):
+    bad = {name for name in _imports(ROOT / "benchmarks" / "harness" / module)
+           if name.startswith(("benchmarks.report", "benchmarks.perf", "benchmarks.run", "benchmarks.reproduce"))}
+    assert not bad, f"benchmarks/harness/{module} imports {sorted(bad)}"
 
 
 def _fresh(code: str) -> str:
@@ -131,9 +147,10 @@ def _fresh(code: str) -> str:
 
 
 def test_the_imports_hold_transitively_in_a_fresh_interpreter():
-    loaded = _fresh("import sys, plastic, benchmarks.report\n"
+    loaded = _fresh("import sys, plastic, benchmarks.report.main\n"
                     "print(' '.join(sorted(m for m in sys.modules if m.startswith(('benchmarks', 'baselines')))))")
-    assert "benchmarks.run" not in loaded.split()
+    assert "benchmarks.report.main" in loaded.split()
+    assert not [m for m in loaded.split() if m in TRAINER]
     alone = _fresh("import sys, plastic; print(' '.join(sorted(sys.modules)))").split()
     assert not [m for m in alone if m.split(".")[0] in ("baselines", "benchmarks", "hydra", "omegaconf")]
 

@@ -4,8 +4,8 @@ import sys
 import pytest
 import torch
 
-from benchmarks import memory as memory_mod
-from benchmarks.memory import UpdateMemory
+from benchmarks.harness import memory as memory_mod
+from benchmarks.harness.memory import UpdateMemory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM reset is Linux-only")

@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from benchmarks.model_extra import model_extra
+from benchmarks.harness.model_extra import model_extra
 
 from plastic.miconi_core import AUTO_FAST_MIN_BATCH, PlasticRecurrentCore
 from plastic.miconi_fast import FastState

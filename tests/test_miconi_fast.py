@@ -7,7 +7,7 @@ import weakref
 import pytest
 import torch
 
-from benchmarks.model_extra import model_extra
+from benchmarks.harness.model_extra import model_extra
 
 from plastic.miconi import MiconiState, PlasticRecurrentNet
 from tests.reference import miconi_step

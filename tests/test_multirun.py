@@ -24,7 +24,7 @@ def test_joblib_and_submitit_local_records_merge_in_one_report(tmp_path):
     multirun("local", a, "plastic,plastic_shared", "0,1", tmp_path)
     multirun("submitit_local", b, "plastic_shared", "1", tmp_path)  # overlaps machine_a on one cell
     assert len(list(a.rglob("*.json"))) == 4 and len(list(b.rglob("*.json"))) == 1
-    from benchmarks import report
+    from benchmarks.report import main as report
     out = tmp_path / "report"
     assert report.main([str(a), str(b), "--out", str(out), "--readme", str(tmp_path / "none.md")]) == 0
     text = (out / "REPORT.md").read_text()

@@ -1,11 +1,11 @@
-"""benchmarks/perf.py runs and writes well-formed results. Never a timing assertion: benchmarks are not tests."""
+"""benchmarks/perf/main.py runs and writes well-formed results. Never a timing assertion: benchmarks are not tests."""
 import json
 
 import torch
 
-from benchmarks import perf, perf_worker
-from benchmarks.perf_counts import op_bytes, profile_counts
-from benchmarks.perf_report import TARGETS, evaluate_targets
+from benchmarks.perf import main as perf, worker as perf_worker
+from benchmarks.perf.counts import op_bytes, profile_counts
+from benchmarks.perf.report import TARGETS, evaluate_targets
 
 
 def test_perf_runs_a_tiny_selection_and_writes_json_and_markdown(tmp_path):

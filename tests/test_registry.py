@@ -14,8 +14,8 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from benchmarks import models, schema
-from benchmarks.compose import compose_config
+from benchmarks.harness import config as schema, models
+from benchmarks.harness.config import compose_config
 from benchmarks.run import run
 from benchmarks.tasks import TASKS, lookup
 from benchmarks.tasks.base import Task

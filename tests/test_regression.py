@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.run import compose_config, run
+from benchmarks.harness.config import compose_config
+from benchmarks.run import run
 
 THRESHOLDS = yaml.safe_load((Path(__file__).parent / "thresholds.yaml").read_text())
 CASES = [(task, model, budget, seed, bound)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import report
-from benchmarks.collect import build_sections, load_dirs
-from benchmarks.published import PUBLISHED, judge_all, load_published
-from benchmarks.records import RunRecord, config_hash, write_record
-from benchmarks.summary import summarise
+from benchmarks.report import main as report
+from benchmarks.report.collect import build_sections, load_dirs
+from benchmarks.report.published import PUBLISHED, judge_all, load_published
+from benchmarks.harness.records import RunRecord, config_hash, write_record
+from benchmarks.report.summary import summarise
 from benchmarks.tasks import TASKS
 
 HERE = Path(__file__).parent

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.run import checkpoint_path, compose_config, resolved_config, run
+from benchmarks.harness.config import compose_config, resolve_cell
+from benchmarks.run import run
 from tests.test_contract import comparable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ def test_killed_run_resumes_to_the_identical_record(tmp_path):
     uninterrupted = run(compose_config(OVERRIDES + [f"out_dir={tmp_path / 'a'}"]))
     out = tmp_path / "b"
     cfg = compose_config(OVERRIDES + [f"out_dir={out}"])
-    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt = resolve_cell(cfg).checkpoint_path
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.run", *OVERRIDES, f"out_dir={out}"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -45,7 +46,7 @@ def test_killed_run_resumes_to_the_identical_record(tmp_path):
 
 def test_resumed_run_removes_a_killed_save_s_temporary_file(tmp_path):
     cfg = compose_config(OVERRIDES + [f"out_dir={tmp_path}"])
-    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt = resolve_cell(cfg).checkpoint_path
     ckpt.parent.mkdir(parents=True)
     partial = ckpt.parent / f".{ckpt.name}.abc123.tmp"
     partial.write_bytes(b"PK\x03\x04half")
@@ -59,7 +60,7 @@ def test_resumed_run_removes_a_killed_save_s_temporary_file(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04truncated"])
 def test_corrupt_checkpoint_is_refused_by_path(tmp_path, content):
     cfg = compose_config(OVERRIDES + [f"out_dir={tmp_path}"])
-    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt = resolve_cell(cfg).checkpoint_path
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(content)
     with pytest.raises(ValueError, match=f"checkpoint {ckpt} is corrupt.*delete"):
@@ -69,7 +70,7 @@ def test_corrupt_checkpoint_is_refused_by_path(tmp_path, content):
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     import torch
     cfg = compose_config(OVERRIDES + [f"out_dir={tmp_path}"])
-    ckpt = checkpoint_path(cfg, resolved_config(cfg))
+    ckpt = resolve_cell(cfg).checkpoint_path
     ckpt.parent.mkdir(parents=True)
     torch.save({"config_hash": "0" * 64}, ckpt)
     with pytest.raises(ValueError, match="belongs to another config"):

@@ -1,4 +1,4 @@
-"""Exact-value tests of benchmarks.stats against hand-computed values (and scipy where it is the oracle)."""
+"""Exact-value tests of benchmarks.report.stats against hand-computed values (and scipy where it is the oracle)."""
 from __future__ import annotations
 
 import itertools
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from benchmarks import stats
-from benchmarks.seeding import numpy_generator
+from benchmarks.report import stats
+from benchmarks.harness.seeding import numpy_generator
 
 Z = 1.959963984540054  # standard normal 0.975 quantile
 T2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom

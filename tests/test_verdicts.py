@@ -1,8 +1,8 @@
 """The three outcomes of every claim (reproduced / contradicted / inconclusive) on hand-made inputs."""
 import pytest
 
-from benchmarks import stats
-from benchmarks.published import judge_order, judge_value
+from benchmarks.report import stats
+from benchmarks.report.published import judge_order, judge_value
 
 
 def order(better, worse, lower_is_better=True):

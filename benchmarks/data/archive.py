@@ -25,8 +25,8 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.atomic import shared_mode
-from benchmarks.errors import writable_dir
+from benchmarks.harness.atomic import shared_mode
+from benchmarks.harness.errors import writable_dir
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2")
 DIGEST_FILE = "CONTENT_DIGEST"

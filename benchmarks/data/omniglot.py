@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.atomic import atomic_torch_save
+from benchmarks.harness.atomic import atomic_torch_save
 from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, check_md5, extract_tree,
                                      find_archives, resolve_data_dir)
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmarks.models import build_model
+from benchmarks.harness.models import build_model
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Task:
     name = "task"
     primary_metric = "loss"  # the metric tables report and thresholds check
     lower_is_better = True
-    model_kinds: tuple[str, ...] = ("sequence",)  # kinds of model family it runs (``benchmarks.models.KINDS``)
+    model_kinds: tuple[str, ...] = ("sequence",)  # kinds of model family it runs (``benchmarks.harness.models.KINDS``)
 
     def __init__(self, config: Any, name: str | None = None, data_dir: str | None = None) -> None:
         """config: the task's config dataclass; name: the task config's name (defaults to the class's);

@@ -124,7 +124,7 @@ class ImageMemory(SequenceTask):
 
     def record_extra(self, model: nn.Module) -> dict[str, Any]:
         """The data's provenance and the data of the report's figures. Memory per update is recorded for every
-        task by the harness (``extra.memory``, ``benchmarks.memory``)."""
+        task by the harness (``extra.memory``, ``benchmarks.harness.memory``)."""
         return {**self.data_info, "n_steps": self.config.n_steps, "figure": self.figure_data(model)}
 
     @staticmethod
@@ -164,7 +164,7 @@ def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from benchmarks.atomic import atomic_savefig
+    from benchmarks.harness.atomic import atomic_savefig
 
     out, paths, seen = Path(out_dir), [], set()
     out.mkdir(parents=True, exist_ok=True)

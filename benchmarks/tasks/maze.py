@@ -5,8 +5,8 @@ sees only its 3 x 3 neighbourhood, its previous reward (and, in the 17-input lay
 the ``batched`` layout also its previous action) and must find the reward, then return to it after every
 teleport. Score: total reward per episode (+10 per hit, -0.1 per wall bump), higher is better.
 
-Agent = a recurrent core + softmax policy head + value head (``benchmarks.a2c.ActorCritic``), trained by A2C.
-The core is any model family of kind ``core`` (``benchmarks.models.FAMILIES``: ``miconi_core``, ``rnn_core``,
+Agent = a recurrent core + softmax policy head + value head (``benchmarks.tasks.a2c.ActorCritic``), trained by A2C.
+The core is any model family of kind ``core`` (``benchmarks.harness.models.FAMILIES``: ``miconi_core``, ``rnn_core``,
 ``lstm_core``, ...), built from its own YAML with the observation size as ``input_size``; the task only wraps it.
 
 Actions are sampled from the policy in training and in evaluation (the agent explores by sampling, as trained),
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.a2c import PENALTIES, ActorCritic, a2c_loss
+from benchmarks.tasks.a2c import PENALTIES, ActorCritic, a2c_loss
 from benchmarks.envs.maze import COLOURS, N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
 from benchmarks.tasks.base import Task
 
@@ -163,7 +163,7 @@ def report_figures(records: list[Any], out_dir: str | Path, n_frames: int = 8) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from benchmarks.atomic import atomic_savefig
+    from benchmarks.harness.atomic import atomic_savefig
 
     chosen: dict[str, dict[str, Any]] = {}
     for rec in records:

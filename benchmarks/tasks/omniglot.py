@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, load_omniglot
-from benchmarks.models import build_model, family_of
+from benchmarks.harness.models import build_model, family_of
 from benchmarks.tasks.base import Task
 from plastic import ConvBackbone, PlasticFewShotClassifier, conv_output_side
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmarks.models import build_model, family_of
+from benchmarks.harness.models import build_model, family_of
 from benchmarks.tasks.base import Episode, SequenceTask
 
 FUNCTIONS = ("linear", "mlp")

@@ -13,9 +13,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks import figure_parts as parts, stats
-from benchmarks.atomic import atomic_savefig
-from benchmarks.summary import Row, Summary
+from benchmarks.report import figure_parts as parts, stats
+from benchmarks.harness.atomic import atomic_savefig
+from benchmarks.report.summary import Row, Summary
 from benchmarks.tasks import TASKS
 
 RC = {"svg.hashsalt": "plasticbench", "font.size": 10, "axes.grid": True, "grid.alpha": 0.3}

@@ -6,12 +6,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from benchmarks.collect import Section
+from benchmarks.harness.config import compose_config
+from benchmarks.report.collect import Section
 
 
 def named_entry(task: str, budget: str) -> dict[str, Any] | None:
     """The task's entry in benchmarks/conf/budget/<budget>.yaml; None when this checkout has no such entry."""
-    from benchmarks.run import compose_config  # the reporter's only tie to the config tree
     try:
         return OmegaConf.to_container(compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task])
     except Exception:  # a budget or task this checkout no longer has (records from elsewhere)

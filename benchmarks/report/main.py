@@ -20,14 +20,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from benchmarks import aggregate, figures, labels, tables
-from benchmarks.collect import Loaded, build_sections, load_dirs
-from benchmarks.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
-from benchmarks.atomic import atomic_write_text
-from benchmarks.errors import UserError, command_errors, writable_dir
-from benchmarks.records import RunRecord
-from benchmarks.compose import compose_config
-from benchmarks.summary import Summary, summarise
+from benchmarks.report import aggregate, figures, labels, tables
+from benchmarks.report.collect import Loaded, build_sections, load_dirs
+from benchmarks.report.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
+from benchmarks.harness.atomic import atomic_write_text
+from benchmarks.harness.errors import UserError, command_errors, writable_dir
+from benchmarks.harness.records import RunRecord
+from benchmarks.harness.config import CONF, compose_config
+from benchmarks.report.summary import Summary, summarise
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 BUDGET_ORDER = {"paper": 0, "quick": 1, "smoke": 2}
@@ -50,13 +50,13 @@ How to read the tables (every interval is 95%):
   over seeds, k = Σ round(accuracy · eval episodes); every seed has its own evaluation pool, so the n episodes
   are distinct; this is what a paper's pooled binomial ± compares with.
 - **Convergence**: the first training episode at which the training metric, moving-averaged over the task's
-  window, meets the task's criterion (benchmarks/published.yaml); runs that never do are right-censored at
+  window, meets the task's criterion (benchmarks/report/published.yaml); runs that never do are right-censored at
   their budget. Kaplan-Meier median (smallest episode with S ≤ 0.5) with the 95% CI read off the log-log
   pointwise band; log-rank p (two-sided) vs the plastic reference; "faster by" = median(model) / median(reference),
   a lower bound when the model's median is not reached, undefined when the reference's is not.
 - **Pairwise**: Mann-Whitney U p (two-sided; exact permutation distribution with ties for small samples)
   and the probability of improvement P(A better than B) + P(tie)/2 over all seed pairs.
-- **Verdicts** (benchmarks/published.yaml states the rule of each claim), three outcomes:
+- **Verdicts** (benchmarks/report/published.yaml states the rule of each claim), three outcomes:
   *reproduced* / *contradicted* / *inconclusive*. Ordering claims: one-sided exact Mann-Whitney p ≤ 0.05 in the
   claimed direction = reproduced, in the opposite direction = contradicted, otherwise inconclusive. With n and m
   seeds the smallest attainable one-sided p is 1 / C(n + m, n) (3 vs 3 seeds: 0.05); a p on that floor is marked:
@@ -66,7 +66,7 @@ How to read the tables (every interval is 95%):
   let a wide interval from few seeds "reproduce" anything); inconclusive otherwise. Also: not comparable (other
   budget or protocol than the paper's: a quick run can only test orderings) / no data / context (literature
   anchors, different splits).
-- **Bounded metrics** (error rates, accuracies; `metric_range` in benchmarks/published.yaml): the t interval is
+- **Bounded metrics** (error rates, accuracies; `metric_range` in benchmarks/report/published.yaml): the t interval is
   clipped to the range (method "t, clipped"); the true mean lies in the range, so clipping never lowers the
   coverage. Bootstrap and Wilson intervals stay in the range by construction.
 """
@@ -213,7 +213,7 @@ def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) 
     (task, budget) that has at least one record."""
     if not experiment:
         return ""
-    grid = OmegaConf.load(Path(__file__).parent / "conf" / "experiment" / f"{experiment}.yaml").experiment.grid
+    grid = OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml").experiment.grid
     present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
     lines = []
     for task, budget in sorted({(r.task, r.budget) for _, r in records if r.task in grid}):
@@ -319,7 +319,7 @@ def check_record_dirs(dirs: list[str]) -> None:
 
 
 def check_experiment(experiment: str) -> None:
-    known = sorted(p.stem for p in (Path(__file__).parent / "conf" / "experiment").glob("*.yaml"))
+    known = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
     if experiment and experiment not in known:
         raise UserError(f"--experiment {experiment!r} is unknown; known: {known} ('' for none)")
 

@@ -82,6 +82,6 @@ class TensorboardLogger:
 
 
 def open_logger(logger_cfg: Any, folder: Path, config: dict[str, Any], resume: bool) -> CsvLogger | TensorboardLogger:
-    if logger_cfg.name == "tensorboard":
-        return TensorboardLogger(folder, logger_cfg.flush_every, config)
-    return CsvLogger(folder, logger_cfg.flush_every, resume)
+    if logger_cfg["name"] == "tensorboard":
+        return TensorboardLogger(folder, logger_cfg["flush_every"], config)
+    return CsvLogger(folder, logger_cfg["flush_every"], resume)

@@ -11,7 +11,7 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from benchmarks.summary import Row, Summary
+from benchmarks.report.summary import Row, Summary
 
 # One colour per model in every figure, chosen so that the models sharing a figure (a task's arms; the plastic
 # arms of the across-task view) differ clearly: Miconi arms blue/cyan, their non-plastic peers gray/brown, Duan

@@ -15,10 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmarks import stats
-from benchmarks.seeding import numpy_generator
-from benchmarks.summary import Row, Summary
-from benchmarks.tables import fmt, fmt_interval
+from benchmarks.report import stats
+from benchmarks.harness.seeding import numpy_generator
+from benchmarks.report.summary import Row, Summary
+from benchmarks.report.tables import fmt, fmt_interval
 
 RESAMPLES = 2000
 ALL_TASKS = "mean over tasks"
@@ -130,8 +130,8 @@ def figure(items: list[Comparison], budget: str, stem: Path) -> list[Path]:
     from matplotlib.figure import Figure
     import matplotlib
 
-    from benchmarks.figure_parts import model_color
-    from benchmarks.figures import RC, save
+    from benchmarks.report.figure_parts import model_color
+    from benchmarks.report.figures import RC, save
     chosen = [c for c in items if c.budget == budget]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(8.0, 1.2 + 0.3 * len(chosen)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.records import UNHASHED_KEYS, RunRecord, load_record
+from benchmarks.harness.records import UNHASHED_KEYS, RunRecord, load_record
 
 
 @dataclass

@@ -3,12 +3,12 @@
     python -m benchmarks.perf [--quick] [--only NAME ...] [--repeats R] [--threads 1] [--device cpu] [--out results]
 
 Each row (task x model x implementation x batch, fixed below) runs in a fresh process
-(``benchmarks.perf_worker``) so its peak memory is its own: training updates exactly as the harness runs them,
+(``benchmarks.perf.worker``) so its peak memory is its own: training updates exactly as the harness runs them,
 episodes/s = median over timed windows after warm-up, peak RSS (ru_maxrss; on GPU also max allocated). The whole
 list runs ``--repeats`` times in turn (A B C .. A B C ..), windows pooled, so load that drifts over minutes on a
 shared machine falls on the plain and the fast rows alike. Rows
 with ``core`` also time the model's forward + backward alone and count its FLOPs and bytes
-(``benchmarks.perf_counts``) against this machine's matmul peak and memory bandwidth, measured by the same run.
+(``benchmarks.perf.counts``) against this machine's matmul peak and memory bandwidth, measured by the same run.
 Every fast path is a ratio against the plain path (or batch) measured in the same run, at the same settings.
 Writes ``<out>/perf.json`` and ``<out>/perf.md``. Rows whose task is not in this checkout (or whose data is
 missing) are listed as not available, with the reason. Benchmarks are not tests: nothing here asserts a time.
@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.perf_report import evaluate_targets, write_markdown
-from benchmarks.records import git_commit
+from benchmarks.perf.report import evaluate_targets, write_markdown
+from benchmarks.harness.records import git_commit
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def run_worker(spec: dict[str, Any], threads: int, timeout_s: float) -> dict[str
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        cmd = [sys.executable, "-m", "benchmarks.perf_worker", json.dumps(spec), str(out)]
+        cmd = [sys.executable, "-m", "benchmarks.perf.worker", json.dumps(spec), str(out)]
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.atomic import atomic_torch_save, leftover_temps
+from benchmarks.harness.atomic import atomic_torch_save, leftover_temps
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """One measurement of ``benchmarks.perf``, run in a fresh process so peak memory is its own.
 
-    python -m benchmarks.perf_worker SPEC_JSON OUT_JSON
+    python -m benchmarks.perf.worker SPEC_JSON OUT_JSON
 
 SPEC is a row (task, model, batch, overrides, timing settings) or ``{"machine": true}``. A row's training update
-is the harness's (``benchmarks.run.train`` without evaluation and checkpoints): sample a batch, task loss,
+is the harness's (``benchmarks.harness.train.train`` without evaluation and checkpoints): sample a batch, task loss,
 backward, gradient clipping, optimizer step. Episodes/s = the median over timed windows after warm-up.
 """
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any, Callable
 
 import torch
 
-from benchmarks import memory, schema
+from benchmarks.harness import memory
 from benchmarks.data import DataUnavailable
-from benchmarks.devices import resolve_device, to_device
-from benchmarks.perf_counts import profile_counts
-from benchmarks.run import apply_update, build_task, compose_config, make_optimizer, resolved_config
+from benchmarks.harness.devices import resolve_device, to_device
+from benchmarks.perf.counts import profile_counts
+from benchmarks.harness.config import compose_config, resolve_cell
+from benchmarks.harness.train import apply_update, build_task, make_optimizer
 from benchmarks.tasks.base import Episode, SequenceTask
 from benchmarks.tasks import TASKS
 
@@ -53,19 +54,19 @@ class SyntheticImages(SequenceTask):
 
 
 def build(spec: dict[str, Any]) -> tuple[Any, torch.nn.Module, Any, Any, dict[str, Any], str]:
-    """(task, model, optimizer, hydra config, model config, note) for a row, as ``benchmarks.run.run``."""
+    """(task, model, optimizer, hydra config, model config, note) for a row, as ``harness.train.train_cell``."""
     overrides = [f"task={spec['task']}", f"model={spec['model']}", "budget=quick", *spec["overrides"]]
     note = ""
     try:
         cfg = compose_config(overrides)
-        config = resolved_config(cfg)
+        cell = resolve_cell(cfg)
+        config, lr = cell.config, cell.lr
         task = build_task(config["task"], cfg.data_dir)
-        lr = schema.learning_rate(cfg)
     except DataUnavailable as err:
         if not spec.get("synthetic_fallback"):
             raise
         cfg = compose_config([o for o in overrides if not o.startswith("task=")])
-        config, task, lr = resolved_config(cfg), SyntheticImages(), 1e-4  # the image task's Adam lr
+        config, task, lr = resolve_cell(cfg).config, SyntheticImages(), 1e-4  # the image task's Adam lr
         config["model"].update(coupling="clamp", checkpoint_every=0)
         note = f"synthetic stand-in (same shapes): {err}"
     torch.manual_seed(0)
@@ -123,7 +124,7 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
 
 def core_step(step: Callable[[], None], sync: Callable[[], None], spec: dict[str, Any]) -> dict[str, float]:
     """The model's forward + backward on one fixed batch: median seconds, and its FLOPs and bytes counted by
-    the profiler (``benchmarks.perf_counts``)."""
+    the profiler (``benchmarks.perf.counts``)."""
     times = time_windows(step, sync, 1, max(spec["windows"], 2), 0.0)
     counts = profile_counts(step)
     seconds = statistics.median(times)

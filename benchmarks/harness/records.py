@@ -7,9 +7,12 @@ import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmarks.atomic import atomic_write_text
+from benchmarks.harness.atomic import atomic_write_text
+
+if TYPE_CHECKING:  # the config imports this module (record_path, config_hash)
+    from benchmarks.harness.config import Cell
 
 SCHEMA_VERSION = 1
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names that become one path component of a record
@@ -44,7 +47,7 @@ class RunRecord:
     eval_curve: dict[str, list[float]]  # held-out metrics at each evaluation; "episode" as above
     diverged_at: int | None = None  # episode at which the loss became NaN/inf
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific details (e.g. peak memory)
-    environment: dict[str, Any] = field(default_factory=dict)  # versions and machine (benchmarks.environment)
+    environment: dict[str, Any] = field(default_factory=dict)  # versions and machine (benchmarks.harness.environment)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -97,3 +100,16 @@ def load_record(path: str | Path) -> RunRecord:
         raise ValueError(f"{path}: not a valid plasticbench run record ({err})") from err
     except OSError as err:  # a folder or a dangling/looping link named *.json, an unreadable file
         raise ValueError(f"{path}: not a readable run record file ({err.strerror or err})") from err
+
+
+def existing_record(cell: Cell) -> RunRecord | None:
+    """The cell's record when ``skip_existing`` is set and it was written before (a skipped one is tried again:
+    the data may be there now)."""
+    if not (cell.config["skip_existing"] and cell.record_path.exists()):
+        return None
+    record = load_record(cell.record_path)
+    if record.status == "skipped":
+        return None
+    if cell.config["progress"]:
+        print(f"[{cell.task}/{cell.model} seed {cell.seed}] record exists, skipped: {cell.record_path}", flush=True)
+    return record

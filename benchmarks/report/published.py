@@ -1,4 +1,4 @@
-"""Published results (benchmarks/published.yaml) and the rules that give each one a verdict against our runs.
+"""Published results (benchmarks/report/published.yaml) and the rules that give each one a verdict against our runs.
 
 Every claim gets one of three outcomes when our runs can be set against it:
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from benchmarks import stats
-from benchmarks.summary import Row, Summary
-from benchmarks.tables import fmt, fmt_interval
+from benchmarks.report import stats
+from benchmarks.report.summary import Row, Summary
+from benchmarks.report.tables import fmt, fmt_interval
 
 PUBLISHED = Path(__file__).with_name("published.yaml")
 ALPHA = 0.05

@@ -81,7 +81,7 @@ def _row_line(r: dict[str, Any], machine: dict[str, Any]) -> str:
 
 def write_markdown(report: dict[str, Any], path: Path) -> None:
     m, s = report["machine"], report["settings"]
-    lines = ["# Performance (benchmarks/perf.py)", "",
+    lines = ["# Performance (benchmarks/perf/main.py)", "",
              f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} torch thread(s), "
              f"device {m['device']}{', ' + m['gpu'] if m.get('gpu') else ''}. Load average (1/5/15 min) "
              f"{_load(m['load_average_start'])} at start, {_load(m['load_average_end'])} at end "

@@ -111,7 +111,7 @@ class UpdateMemory:
             self.cuda_peaks_mb.append(torch.cuda.max_memory_allocated(self.device) / 2**20)
 
     def last_update(self) -> dict[str, float]:
-        """The last update's peaks, for the per-update log (benchmarks.loggers)."""
+        """The last update's peaks, for the per-update log (benchmarks.harness.loggers)."""
         last = {"update_peak_mb": self.peaks_mb[-1]}
         if self.cuda:
             last["update_cuda_peak_mb"] = self.cuda_peaks_mb[-1]

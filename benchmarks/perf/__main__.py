@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.perf.main import cli
+
+sys.exit(cli())

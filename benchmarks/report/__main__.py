@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.report.main import main
+
+sys.exit(main())
