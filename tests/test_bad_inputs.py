@@ -163,7 +163,7 @@ def test_meaningless_config_values_fail_before_training(tmp_path, overrides, mes
 
 
 def test_names_that_would_leave_the_records_folder_are_refused():
-    from benchmarks.harness.config import check_paths
+    from benchmarks.harness.config.checks import check_paths
     cfg = compose_config(["task=binary_patterns_50", "budget=smoke"])
     for key, value in (("model", "../up"), ("task", "a/b"), ("budget", ".hidden")):
         cfg[key].name = value
