@@ -4,7 +4,7 @@ A checkpoint holds the model and optimizer states, every random state the run dr
 generator, torch's global generator, Python's ``random`` and numpy's global state, which learn2learn uses), and
 the curves so far. Resuming from it gives exactly the record an uninterrupted run gives (on CPU).
 
-It also holds the run's inputs (``benchmarks.run.run_inputs``): a checkpoint whose config or data digest
+It also holds the run's inputs (``benchmarks.harness.train.run_inputs``): a checkpoint whose config or data digest
 differs from the resuming run's is refused (its half of the training saw other data or settings); one written by
 other code, torch or device is used, and the record's ``extra.resumed`` says what differed.
 """

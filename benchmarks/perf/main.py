@@ -129,7 +129,7 @@ def machine_description(threads: int, device: str) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.perf", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run: 1 warm-up update, 2 short windows")
     parser.add_argument("--only", nargs="+", help="row names (globs or substrings) to run, e.g. binary/plastic")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per measurement (default 1)")

@@ -325,7 +325,7 @@ def check_experiment(experiment: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="*", default=[DEFAULT_RUNS], help="folders of run records (merged)")
     parser.add_argument("--out", default=None,
                         help="where REPORT.md, tables/ and figures/ go (default: results/ for the default records "

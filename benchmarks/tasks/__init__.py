@@ -1,5 +1,6 @@
 """The task registry: kind -> (Task class, config dataclass). A task config's ``kind`` names its entry; the typed
-schema ``base_<kind>`` of the ``task`` group is generated from the config dataclass (``benchmarks.harness.config``).
+schema ``base_<kind>`` of the ``task`` group is generated from the config dataclass
+(``benchmarks.harness.config.schema``).
 Adding a task = its module here + one line in ``TASKS`` + its YAML in ``benchmarks/conf/task/``."""
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ class Episode:
 
 
 class Task:
-    """The contract between the trainer (``benchmarks.run``) and a task, with a default for every optional hook.
+    """The contract between the trainer (``benchmarks.harness.train``) and a task, with a default for every
+    optional hook.
 
     Required: ``name``, ``primary_metric``, ``lower_is_better``, ``sample`` and ``episode_loss``; ``model_io``
     unless ``build_model`` is overridden. Batches returned by ``sample`` have a ``batch_size`` attribute.
