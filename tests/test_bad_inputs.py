@@ -20,7 +20,7 @@ from PIL import Image
 
 from benchmarks import reproduce
 from benchmarks.harness import atomic
-from benchmarks.report import main as report
+from benchmarks.report import folders, main as report
 from benchmarks.harness.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataCorrupt, cifar10, omniglot
 from benchmarks.harness.errors import UserError, writable_dir
@@ -53,13 +53,13 @@ def test_report_refuses_a_folder_without_records(tmp_path, case, capsys):
     (tmp_path / "afile").write_text("x")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     readme = tmp_path / "README.md"
-    readme.write_text(f"{report.START}\nkeep\n{report.END}\n")
+    readme.write_text(f"{folders.START}\nkeep\n{folders.END}\n")
     with pytest.raises(SystemExit) as exit_info:
         report.main([str(target), "--out", str(tmp_path / "out"), "--update-readme", "--readme", str(readme)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert str(target) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists() and readme.read_text() == f"{report.START}\nkeep\n{report.END}\n"
+    assert not (tmp_path / "out").exists() and readme.read_text() == f"{folders.START}\nkeep\n{folders.END}\n"
 
 
 def test_report_default_out_and_readme_only_when_asked(tmp_path):
@@ -68,9 +68,9 @@ def test_report_default_out_and_readme_only_when_asked(tmp_path):
     readme_before = (ROOT / "README.md").read_bytes()
     results_before = tree_snapshot(ROOT / "results")
     assert report.main([str(runs), "--published", str(SMALL), "--experiment", ""]) == 0
-    assert (runs / "report" / "REPORT.md").is_file() and (runs / "report" / report.MANIFEST).is_file()
+    assert (runs / "report" / "REPORT.md").is_file() and (runs / "report" / folders.MANIFEST).is_file()
     assert (ROOT / "README.md").read_bytes() == readme_before and tree_snapshot(ROOT / "results") == results_before
-    assert report.default_out([report.DEFAULT_RUNS]) == Path("results")
+    assert folders.default_out([folders.DEFAULT_RUNS]) == Path("results")
 
 
 def test_reproduce_with_out_dir_writes_records_and_report_only_there(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.report import main as report
+from benchmarks.report import folders, main as report
 from benchmarks.report.collect import build_sections, load_dirs
 from benchmarks.report.published import PUBLISHED, judge_all, load_published
 from benchmarks.harness.records import RunRecord, config_hash, write_record
@@ -178,13 +178,13 @@ def test_no_records_still_writes_a_report(tmp_path):
 
 def test_readme_block_is_replaced_between_markers(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n{report.START}\nold table\n{report.END}\nrest\n")
-    report.update_readme(readme, "| new |\n")
-    assert readme.read_text() == f"# Title\n{report.START}\n| new |\n{report.END}\nrest\n"
+    readme.write_text(f"# Title\n{folders.START}\nold table\n{folders.END}\nrest\n")
+    folders.update_readme(readme, "| new |\n")
+    assert readme.read_text() == f"# Title\n{folders.START}\n| new |\n{folders.END}\nrest\n"
     plain = tmp_path / "PLAIN.md"
     plain.write_text("# no markers\n")
     with pytest.raises(ValueError, match="lacks the markers"):
-        report.update_readme(plain, "| new |\n")
+        folders.update_readme(plain, "| new |\n")
     assert plain.read_text() == "# no markers\n"
 
 
@@ -204,7 +204,7 @@ def test_task_figure_hook_is_called(tmp_path, monkeypatch):
     (tmp_path / "out" / "tables").mkdir(parents=True)
     (tmp_path / "out" / "tables" / "gone.md").write_text("stale")  # from a task that has no records any more
     (tmp_path / "out" / "tables" / "mine.md").write_text("hand-made")  # never generated: never removed
-    (tmp_path / "out" / report.MANIFEST).write_text("tables/gone.md\n../outside.md\n")
+    (tmp_path / "out" / folders.MANIFEST).write_text("tables/gone.md\n../outside.md\n")
     (tmp_path / "outside.md").write_text("not under --out")
     with contextlib.chdir(tmp_path):
         assert report.main(["runs", "--out", "out", "--readme", "README.md", "--published", str(SMALL)]) == 0
@@ -212,7 +212,7 @@ def test_task_figure_hook_is_called(tmp_path, monkeypatch):
     assert "![extra](figures/hooked_task-quick/extra.png)" in (tmp_path / "out" / "REPORT.md").read_text()
     assert not (tmp_path / "out" / "tables" / "gone.md").exists()
     assert (tmp_path / "out" / "tables" / "mine.md").exists() and (tmp_path / "outside.md").exists()
-    assert "tables/hooked_task.md" in (tmp_path / "out" / report.MANIFEST).read_text()
+    assert "tables/hooked_task.md" in (tmp_path / "out" / folders.MANIFEST).read_text()
     shutil.rmtree(tmp_path / "out")
 
 
