@@ -25,11 +25,11 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.harness.config import CONF, Cell, compose_config, resolve_cell
 from benchmarks.harness.errors import UserError, command_errors, writable_dir
 from benchmarks.harness.lifeline import ENV as DRIVER_ENV
 from benchmarks.harness.progress import format_seconds
 from benchmarks.harness.records import load_record
-from benchmarks.harness.config import CONF, Cell, compose_config, resolve_cell
 
 LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 LOCAL_LAUNCHERS = ("local", "submitit_local")  # cells run on this machine: they watch the driver's pid

@@ -19,13 +19,13 @@ import torch
 from PIL import Image
 
 from benchmarks import reproduce
-from benchmarks.harness import atomic
-from benchmarks.report import folders, main as report
-from benchmarks.harness.checkpoint import Checkpointer, TrainState
 from benchmarks.data import DataCorrupt, cifar10, omniglot
+from benchmarks.harness import atomic
+from benchmarks.harness.checkpoint import Checkpointer, TrainState
+from benchmarks.harness.config import compose_config, resolve_cell
 from benchmarks.harness.errors import UserError, writable_dir
 from benchmarks.harness.records import load_record, write_record
-from benchmarks.harness.config import compose_config, resolve_cell
+from benchmarks.report import folders, main as report
 from benchmarks.run import run
 from tests.test_report import SMALL, curve, make_record
 

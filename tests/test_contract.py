@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from benchmarks.harness.records import load_record
 from benchmarks.harness.config import compose_config
+from benchmarks.harness.records import load_record
 from benchmarks.run import run
 
 CONF = Path(__file__).resolve().parents[1] / "benchmarks" / "conf"

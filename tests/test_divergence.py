@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from benchmarks.report import main as report
 from benchmarks.harness.config import compose_config
+from benchmarks.report import main as report
 from benchmarks.run import run
 from benchmarks.tasks.binary_patterns import BinaryPatterns
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks import reproduce
+from benchmarks.harness.config import compose_config
 from benchmarks.harness.loggers import CSV_COLUMNS
 from benchmarks.harness.records import load_record
-from benchmarks.harness.config import compose_config
 from benchmarks.run import outside_experiment, run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from benchmarks.data import cifar10
-from benchmarks.harness.models import build_model, count_parameters
 from benchmarks.harness.config import compose_config
+from benchmarks.harness.models import build_model, count_parameters
 from benchmarks.run import run
 from benchmarks.tasks import image_memory
 from benchmarks.tasks.image_memory import ImageMemory, ImageMemoryConfig, grayscale

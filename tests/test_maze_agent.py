@@ -8,11 +8,11 @@ import torch
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from benchmarks.tasks.a2c import a2c_loss, discounted_returns
 from benchmarks.envs.maze import MazeEnv
 from benchmarks.harness.config import compose_config
 from benchmarks.harness.train import build_task
 from benchmarks.run import run
+from benchmarks.tasks.a2c import a2c_loss, discounted_returns
 from benchmarks.tasks.maze import Maze, MazeConfig
 from plastic.miconi_core import PlasticRecurrentCore
 from tests.reference import miconi_step

@@ -7,8 +7,8 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-import benchmarks.tasks.maze  # noqa: F401  (importing the task registers the environment)
 from benchmarks.envs.maze import ENV_ID, MOVES, BatchedMaze, MazeEnv, MazeLayout, MazeSpec, draw_square
+import benchmarks.tasks.maze  # noqa: F401  (importing the task registers the environment)
 
 VARIANTS = [{}, {"inputs": "minimal"}, {"inputs": "batched"}]
 CENTRE_PATCH = [1, 0, 1, 0, 0, 0, 1, 0, 1]  # pillars on the centre's four diagonals

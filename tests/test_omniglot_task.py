@@ -9,9 +9,9 @@ from hydra.errors import ConfigCompositionException
 
 from benchmarks.data import omniglot as loader
 from benchmarks.harness.config import compose_config
+from benchmarks.harness.seeding import run_streams
 from benchmarks.harness.train import build_task
 from benchmarks.run import run
-from benchmarks.harness.seeding import run_streams
 from benchmarks.tasks import omniglot
 from benchmarks.tasks.omniglot import OmniglotConfig, class_split, rotate_quarters
 from tests.conftest import data_dir_or_skip

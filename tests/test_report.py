@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness.records import RunRecord, config_hash, write_record
 from benchmarks.report import folders, main as report
 from benchmarks.report.collect import build_sections, load_dirs
 from benchmarks.report.published import PUBLISHED, judge_all, load_published
-from benchmarks.harness.records import RunRecord, config_hash, write_record
 from benchmarks.report.summary import summarise
 from benchmarks.tasks import TASKS
 

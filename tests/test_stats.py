@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from benchmarks.report import stats
 from benchmarks.harness.seeding import numpy_generator
+from benchmarks.report import stats
 
 Z = 1.959963984540054  # standard normal 0.975 quantile
 T2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.harness.atomic import atomic_torch_save
 from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, check_md5, extract_tree,
+from benchmarks.harness.atomic import atomic_torch_save
                                      find_archives, resolve_data_dir)
 
 PARTS = ("images_background", "images_evaluation")

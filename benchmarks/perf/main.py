@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.perf.report import evaluate_targets, write_markdown
 from benchmarks.harness.records import git_commit
+from benchmarks.perf.report import evaluate_targets, write_markdown
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from typing import Any, Callable
 
 import torch
 
-from benchmarks.harness import memory
 from benchmarks.data import DataUnavailable
-from benchmarks.harness.devices import resolve_device, to_device
-from benchmarks.perf.counts import profile_counts
+from benchmarks.harness import memory
 from benchmarks.harness.config import compose_config, resolve_cell
+from benchmarks.harness.devices import resolve_device, to_device
 from benchmarks.harness.train import apply_update, build_task, make_optimizer
-from benchmarks.tasks.base import Episode, SequenceTask
+from benchmarks.perf.counts import profile_counts
 from benchmarks.tasks import TASKS
+from benchmarks.tasks.base import Episode, SequenceTask
 
 
 class SyntheticImages(SequenceTask):

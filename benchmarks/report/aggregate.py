@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmarks.report import stats
 from benchmarks.harness.seeding import numpy_generator
+from benchmarks.report import stats
 from benchmarks.report.summary import Row, Summary
 from benchmarks.report.tables import fmt, fmt_interval
 

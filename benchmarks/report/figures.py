@@ -13,8 +13,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks.report import figure_parts as parts, stats
 from benchmarks.harness.atomic import atomic_savefig
+from benchmarks.report import figure_parts as parts, stats
 from benchmarks.report.summary import Row, Summary
 from benchmarks.tasks import TASKS
 

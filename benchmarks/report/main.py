@@ -20,15 +20,15 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from benchmarks.harness.atomic import atomic_write_text
+from benchmarks.harness.config import CONF, compose_config
+from benchmarks.harness.errors import command_errors, writable_dir
+from benchmarks.harness.records import RunRecord
 from benchmarks.report import aggregate, figures, labels, tables
 from benchmarks.report.collect import Loaded, build_sections, load_dirs
 from benchmarks.report.folders import (DEFAULT_RUNS, check_experiment, check_record_dirs, default_out, relative,
                                       remove_stale, update_readme)
 from benchmarks.report.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
-from benchmarks.harness.atomic import atomic_write_text
-from benchmarks.harness.errors import UserError, command_errors, writable_dir
-from benchmarks.harness.records import RunRecord
-from benchmarks.harness.config import CONF, compose_config
 from benchmarks.report.summary import Summary, summarise
 
 BUDGET_ORDER = {"paper": 0, "quick": 1, "smoke": 2}

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.harness.seeding import numpy_generator
 from benchmarks.report import stats
 from benchmarks.report.collect import Cell, Section
-from benchmarks.harness.seeding import numpy_generator
 
 
 @dataclass

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.tasks.a2c import PENALTIES, ActorCritic, a2c_loss
 from benchmarks.envs.maze import COLOURS, N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
+from benchmarks.tasks.a2c import PENALTIES, ActorCritic, a2c_loss
 from benchmarks.tasks.base import Task
 
 SEED_BOUND = 2 ** 62  # episode seeds are drawn in [0, SEED_BOUND)
