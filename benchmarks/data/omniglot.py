@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 
 from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, check_md5, extract_tree,
-from benchmarks.harness.atomic import atomic_torch_save
                                      find_archives, resolve_data_dir)
+from benchmarks.harness.atomic import atomic_torch_save
 
 PARTS = ("images_background", "images_evaluation")
 CHARACTERS = {"images_background": 964, "images_evaluation": 659}  # expected character folders per half
