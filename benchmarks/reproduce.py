@@ -29,7 +29,7 @@ from benchmarks.harness.config import CONF, Cell, compose_config, resolve_cell
 from benchmarks.harness.errors import UserError, command_errors, writable_dir
 from benchmarks.harness.lifeline import ENV as DRIVER_ENV
 from benchmarks.harness.progress import format_seconds
-from benchmarks.harness.records import load_record
+from benchmarks.harness.records import current_record, load_record
 
 LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 LOCAL_LAUNCHERS = ("local", "submitit_local")  # cells run on this machine: they watch the driver's pid
@@ -69,14 +69,9 @@ def plan(grid: dict[str, list[str]], budget: str, out_dir: str, overrides: list[
     return cells
 
 
-def finished(path: Path) -> bool:
-    """A record that a re-run would not redo (a ``skipped`` record is retried: the data may be there now)."""
-    if not path.exists():
-        return False
-    try:
-        return load_record(path).status != "skipped"
-    except ValueError:
-        return False
+def finished(cell: Cell) -> bool:
+    """A record that a re-run would not redo (``records.current_record``)."""
+    return current_record(cell) is not None
 
 
 def launches(cells: list[Cell]) -> list[tuple[str, list[str], list[int]]]:
@@ -84,7 +79,7 @@ def launches(cells: list[Cell]) -> list[tuple[str, list[str], list[int]]]:
     share one multirun (a multirun is a product of models and seeds)."""
     todo: dict[str, dict[str, list[int]]] = {}
     for cell in cells:
-        if not finished(cell.record_path):
+        if not finished(cell):
             todo.setdefault(cell.task, {}).setdefault(cell.model, []).append(cell.seed)
     out = []
     for task, by_model in todo.items():
@@ -103,16 +98,18 @@ class GridMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.cells, self.interval_s = cells, interval_s
         self.start_time = time.perf_counter()
-        self.seen = {cell.record_path for cell in cells if finished(cell.record_path)}
+        self.seen = {cell.record_path for cell in cells if finished(cell)}
         self.before = len(self.seen)
         self.stop_event = threading.Event()
+        self.lock = threading.Lock()  # the driver polls once more after the launches, beside this thread
 
     def poll(self) -> None:
-        for cell in self.cells:
-            if cell.record_path not in self.seen and finished(cell.record_path):
-                self.seen.add(cell.record_path)
-                print(f"[reproduce] {self.counts()} | {cell.label}: {_outcome(cell.record_path)}",
-                      file=sys.stderr, flush=True)
+        with self.lock:
+            for cell in self.cells:
+                if cell.record_path not in self.seen and finished(cell):
+                    self.seen.add(cell.record_path)
+                    print(f"[reproduce] {self.counts()} | {cell.label}: {_outcome(cell.record_path)}",
+                          file=sys.stderr, flush=True)
 
     def counts(self) -> str:
         done, ran = len(self.seen), len(self.seen) - self.before
@@ -133,7 +130,7 @@ def _outcome(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="reproduce", help="experiment config (benchmarks/conf/experiment)")
     parser.add_argument("--budget", default=None, help="budget name (default: the experiment's)")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
@@ -163,6 +160,9 @@ def reproduce(args: argparse.Namespace) -> int:
         grid = {t: m for t, m in grid.items() if t in args.tasks}
     cells = plan(grid, budget, args.out_dir, args.overrides)  # every cell's config validated before any training
     writable_dir(args.out_dir, "--out-dir")
+    if args.update_readme and not args.no_report:  # refused before hours of training, not after
+        from benchmarks.report.folders import check_readme_source
+        check_readme_source([args.out_dir], "README.md")
     monitor = GridMonitor(cells)
     print(f"[reproduce] {args.experiment} at budget {budget}: {len(cells)} cells ({monitor.before} already done, "
           f"not relaunched), {args.jobs} parallel jobs", file=sys.stderr, flush=True)
@@ -186,7 +186,8 @@ def reproduce(args: argparse.Namespace) -> int:
         print(f"[reproduce] {len(missing)} cells have no record: {missing}", file=sys.stderr)
     if not args.no_report:
         from benchmarks.report import main as report
-        report.main([args.out_dir, *(["--update-readme"] if args.update_readme else [])])
+        report.main([args.out_dir, "--experiment", args.experiment,
+                     *(["--update-readme"] if args.update_readme else [])])
     return 1 if failed or missing else 0
 
 

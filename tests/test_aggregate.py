@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import scipy.stats
 
 from benchmarks.report import aggregate
 from benchmarks.report.collect import build_sections
@@ -23,25 +24,31 @@ def test_peers_are_the_same_network_without_plasticity():
     assert aggregate.peer("duan_rnn_gradient") == "duan_rnn_nonplastic"
     assert aggregate.peer("rnn") is None and aggregate.peer("duan_rnn_nonplastic") is None
     assert aggregate.peer("maml") is None
+    assert aggregate.peer("plastic_core") == aggregate.peer("plastic_shared_core") == "rnn_core"
+    assert aggregate.peer("rnn_core") is None and aggregate.peer("lstm_core") is None
 
 
 def test_probability_of_improvement_per_task_and_mean_over_tasks():
+    a_plastic, a_rnn = [0.1, 0.2, 0.3, 0.4, 0.5], [0.15, 0.25, 0.35, 0.45, 0.55]  # 15 of 25 pairs better
     items = aggregate.comparisons(summaries({
-        ("task_a", "plastic"): [0.1, 0.2, 0.3], ("task_a", "rnn"): [0.15, 0.25, 0.35],  # 6 of 9 pairs better
+        ("task_a", "plastic"): a_plastic, ("task_a", "rnn"): a_rnn,
         ("task_b", "plastic"): [0.1, 0.1], ("task_b", "rnn"): [0.1, 0.4],  # 2 wins + 2 ties: (2 + 2/2) / 4
         ("task_b", "lstm"): [0.0, 0.0],  # no peer rule for lstm: not compared
     }))
     by_task = {c.task: c for c in items}
     assert set(by_task) == {"task_a", "task_b", aggregate.ALL_TASKS}
-    assert by_task["task_a"].p == pytest.approx(6 / 9) and by_task["task_a"].seeds == "3 x 3"
+    assert by_task["task_a"].p == pytest.approx(15 / 25) and by_task["task_a"].seeds == "5 x 5"
     assert by_task["task_b"].p == pytest.approx(0.75)
     mean = by_task[aggregate.ALL_TASKS]
-    assert mean.p == pytest.approx((6 / 9 + 0.75) / 2) and mean.seeds == "2 tasks" and math.isnan(mean.p_value)
+    assert mean.p == pytest.approx((15 / 25 + 0.75) / 2) and mean.seeds == "2 tasks" and math.isnan(mean.p_value)
     for c in items:
-        assert c.arm == "plastic" and c.peer == "rnn" and 0 <= c.low <= c.p <= c.high <= 1
-    assert by_task["task_a"].low < by_task["task_a"].high  # the seeds overlap: the interval is not a point
-    # the exact one-sided Mann-Whitney p of 3 vs 3 with U = 6: P(U >= 6) under the null = 7/20
-    assert by_task["task_a"].p_value == pytest.approx(7 / 20)
+        assert c.arm == "plastic" and c.peer == "rnn"
+    a = by_task["task_a"]  # 5 seeds per arm: a bootstrap interval, not a point
+    assert 0 <= a.low < a.p < a.high <= 1
+    # 2 seeds (task_b) and a mean that includes them: no bootstrap interval below 5 seeds per arm
+    assert math.isnan(by_task["task_b"].low) and math.isnan(mean.low) and math.isnan(mean.high)
+    assert scipy.stats.mannwhitneyu(a_plastic, a_rnn, alternative="less", method="exact").pvalue \
+        == pytest.approx(a.p_value)
 
 
 def test_direction_follows_the_metric_and_the_table_renders():
@@ -49,5 +56,6 @@ def test_direction_follows_the_metric_and_the_table_renders():
                                               ("t", "duan_rnn_nonplastic"): [0.1, 0.2, 0.3]}, lower=False))
     assert [c.p for c in higher] == [1.0] and higher[0].p_value == pytest.approx(1 / 20)
     headers, rows = aggregate.table(higher)
-    assert rows == [["quick", "t", "duan_rnn_hebbian", "duan_rnn_nonplastic", "1", "[1, 1]", "0.05", "3 x 3"]]
+    assert rows == [["quick", "t", "duan_rnn_hebbian", "duan_rnn_nonplastic", "1",
+                     "undefined (not computed below 5 seeds per arm)", "0.05", "3 x 3"]]
     assert aggregate.to_csv(higher).splitlines()[1].startswith("quick,t,duan_rnn_hebbian,duan_rnn_nonplastic,1.0,")

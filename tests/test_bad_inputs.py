@@ -385,6 +385,9 @@ def test_command_line_failures_are_one_line_with_the_key_or_file(tmp_path, capsy
         ("report", [str(tmp_path / "records"), "--out", str(tmp_path / "afile")], "--out="),
         ("report", [str(tmp_path / "records"), "--update-readme", "--readme", str(tmp_path / "afile")],
          "lacks the markers"),
+        ("report", [str(tmp_path / "records"), "--update-readme"], "from the published records"),
+        ("reproduce", ["--tasks", "omniglot", "--out-dir", str(tmp_path / "elsewhere"), "--update-readme"],
+         "from the published records"),
     ]
     for command, args, message in cases:
         code, err = _outcome(command, args, capsys)

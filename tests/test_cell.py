@@ -45,3 +45,18 @@ def test_the_config_hash_is_computed_once_per_run(tmp_path, monkeypatch):
 def test_an_invalid_config_is_refused_when_the_cell_is_resolved(tmp_path):
     with pytest.raises(ValueError, match="seed=-1"):
         resolve_cell(compose_config([*SMOKE, "seed=-1", f"out_dir={tmp_path}"]))
+
+
+def test_a_record_made_with_other_random_streams_is_stale_and_redone(tmp_path):
+    """The config hash names what the config decides; the evaluation pool's stream is the harness's. A record
+    whose streams differ from the cell's (an older harness, same hash) is not current: skip_existing redoes it."""
+    from benchmarks.reproduce import finished
+    cfg = compose_config([*SMOKE, f"out_dir={tmp_path}", f"log_dir={tmp_path / 'logs'}", "skip_existing=true"])
+    cell = resolve_cell(cfg)
+    first = run(cfg)
+    assert records.current_record(cell) == first and finished(cell)
+    stale = dataclasses.replace(first, seeds={**first.seeds, "eval": first.seeds["eval"] + 1})
+    records.write_record(tmp_path, stale)
+    assert records.current_record(cell) is None and not finished(cell)
+    again = run(cfg)
+    assert again.seeds == cell.streams and records.load_record(cell.record_path).seeds == cell.streams

@@ -39,10 +39,10 @@ def _alive(pid: int) -> bool:
 
 def _end_with(pid: int) -> None:
     try:
-        fd = os.pidfd_open(pid)
+        fd = os.pidfd_open(pid)  # Linux >= 5.3 only
     except ProcessLookupError:
         fd = None  # gone already
-    except OSError:  # no pidfd on this kernel: poll
+    except (OSError, AttributeError, NotImplementedError):  # no pidfd on this kernel or OS: poll
         while _alive(pid):
             time.sleep(1.0)
         fd = None

@@ -102,13 +102,24 @@ def load_record(path: str | Path) -> RunRecord:
         raise ValueError(f"{path}: not a readable run record file ({err.strerror or err})") from err
 
 
-def existing_record(cell: Cell) -> RunRecord | None:
-    """The cell's record when ``skip_existing`` is set and it was written before (a skipped one is tried again:
-    the data may be there now)."""
-    if not (cell.config["skip_existing"] and cell.record_path.exists()):
+def current_record(cell: Cell) -> RunRecord | None:
+    """The cell's record if a re-run would not redo it; None when there is none, it is unreadable, it is
+    ``skipped`` (the data may be there now), or its random streams are not the cell's: the config hash names
+    what the config decides, the streams what the harness draws (e.g. the evaluation pool), and a record made
+    with other streams is stale even where its config hash still matches."""
+    if not cell.record_path.exists():
         return None
-    record = load_record(cell.record_path)
-    if record.status == "skipped":
+    try:
+        record = load_record(cell.record_path)
+    except ValueError:
+        return None
+    return record if record.status != "skipped" and record.seeds == cell.streams else None
+
+
+def existing_record(cell: Cell) -> RunRecord | None:
+    """The cell's current record (``current_record``) when ``skip_existing`` is set."""
+    record = current_record(cell) if cell.config["skip_existing"] else None
+    if record is None:
         return None
     if cell.config["progress"]:
         print(f"[{cell.task}/{cell.model} seed {cell.seed}] record exists, skipped: {cell.record_path}", flush=True)

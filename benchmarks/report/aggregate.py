@@ -26,9 +26,12 @@ ALL_TASKS = "mean over tasks"
 
 def peer(model: str) -> str | None:
     """The non-plastic model an arm is compared with: the same network without plasticity (Miconi's plastic and
-    plastic_shared vs rnn; Duan's duan_<core>_<rule> vs duan_<core>_nonplastic); None for non-plastic models."""
+    plastic_shared vs rnn, the maze cores plastic_core and plastic_shared_core vs rnn_core; Duan's
+    duan_<core>_<rule> vs duan_<core>_nonplastic); None for non-plastic models."""
     if model in ("plastic", "plastic_shared"):
         return "rnn"
+    if model in ("plastic_core", "plastic_shared_core"):
+        return "rnn_core"
     parts = model.split("_")
     if len(parts) == 3 and parts[0] == "duan" and parts[2] in ("hebbian", "gradient"):
         return f"duan_{parts[1]}_nonplastic"
@@ -69,8 +72,10 @@ def _resampled(pairs: Sequence[tuple[np.ndarray, np.ndarray, bool]], rng: np.ran
 def _comparison(budget: str, task: str, arm: str, other: str, pairs: list[tuple[np.ndarray, np.ndarray, bool]],
                 seeds: str) -> Comparison:
     p = float(np.mean([stats.prob_improvement(x, y, lower) for x, y, lower in pairs]))
-    draws = _resampled(pairs, numpy_generator("aggregate", budget, task, arm))
-    low, high = np.percentile(draws, [2.5, 97.5])
+    low = high = math.nan  # a bootstrap over fewer seeds cannot reach beyond them (stats.MIN_BOOTSTRAP_SEEDS)
+    if min(min(x.size, y.size) for x, y, _ in pairs) >= stats.MIN_BOOTSTRAP_SEEDS:
+        draws = _resampled(pairs, numpy_generator("aggregate", budget, task, arm))
+        low, high = np.percentile(draws, [2.5, 97.5])
     x, y, lower = pairs[0]
     p_value = stats.mann_whitney(x, y, "less" if lower else "greater") if len(pairs) == 1 else math.nan
     return Comparison(budget, task, arm, other, p, float(low), float(high), seeds, p_value)
@@ -99,9 +104,15 @@ def comparisons(summaries: list[Summary]) -> list[Comparison]:
 def table(items: list[Comparison]) -> tuple[list[str], list[list[str]]]:
     headers = ["Budget", "Task", "Plastic arm", "Non-plastic peer", "P(arm better)", "95% bootstrap CI",
                "one-sided exact Mann-Whitney p", "Seeds"]
-    rows = [[c.budget, c.task, c.arm, c.peer, fmt(c.p), fmt_interval(stats.Interval(c.low, c.high, "percentile")),
+    rows = [[c.budget, c.task, c.arm, c.peer, fmt(c.p), _interval_text(c),
              fmt(c.p_value), c.seeds] for c in items]
     return headers, rows
+
+
+def _interval_text(c: Comparison) -> str:
+    if math.isnan(c.low):
+        return f"undefined (not computed below {stats.MIN_BOOTSTRAP_SEEDS} seeds per arm)"
+    return fmt_interval(stats.Interval(c.low, c.high, "percentile"))
 
 
 def to_csv(items: list[Comparison]) -> str:
@@ -120,9 +131,10 @@ EXPLAINED = (
     "than a seed of its non-plastic peer (the same network without plasticity), counting ties as one half, over "
     "all seed pairs (rliable's probability of improvement; 0.5 = no difference). The 95% interval is a "
     f"percentile bootstrap ({RESAMPLES} resamples of each arm's seeds; for the mean over tasks, resampled within "
-    "each task). With 3 seeds per arm the bootstrap interval is coarse and collapses to [1, 1] when every seed "
-    "of the arm beat every seed of the peer; the exact one-sided Mann-Whitney p says how sure that is (with 3 "
-    "against 3 seeds it cannot go below 0.05).")
+    f"each task), computed only when every arm has at least {stats.MIN_BOOTSTRAP_SEEDS} seeds: over fewer seeds "
+    "a bootstrap cannot reach beyond the seeds' own range (with 3 seeds it collapses to [1, 1] when every seed "
+    "of the arm beat every seed of the peer). The exact one-sided Mann-Whitney p says how sure a single task's "
+    "comparison is (with 3 against 3 seeds it cannot go below 0.05).")
 
 
 def figure(items: list[Comparison], budget: str, stem: Path) -> list[Path]:
@@ -138,12 +150,13 @@ def figure(items: list[Comparison], budget: str, stem: Path) -> list[Path]:
         ax = fig.add_subplot()
         for y, c in enumerate(reversed(chosen)):
             marker = "D" if c.task == ALL_TASKS else "o"
-            ax.errorbar([c.p], [y], xerr=[[c.p - c.low], [c.high - c.p]], fmt=marker, color=model_color(c.arm),
-                        capsize=3)
+            xerr = None if math.isnan(c.low) else [[c.p - c.low], [c.high - c.p]]  # no interval below 5 seeds
+            ax.errorbar([c.p], [y], xerr=xerr, fmt=marker, color=model_color(c.arm), capsize=3)
         ax.set_yticks(range(len(chosen)), [f"{c.task}: {c.arm} vs {c.peer}" for c in reversed(chosen)], fontsize=7)
         ax.axvline(0.5, color="gray", linestyle="--", linewidth=1)
         ax.set_xlim(-0.02, 1.02)
-        ax.set_xlabel("P(arm better than peer), 95% bootstrap CI", fontsize=9)
+        ax.set_xlabel("P(arm better than peer), 95% bootstrap CI (none below "
+                      f"{stats.MIN_BOOTSTRAP_SEEDS} seeds per arm)", fontsize=9)
         ax.set_title(f"Budget {budget}: plastic arm vs its non-plastic peer\n(● per task, ◆ mean over tasks; "
                      "0.5 = no difference)", fontsize=9)
         fig.tight_layout()

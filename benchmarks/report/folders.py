@@ -48,6 +48,16 @@ def remove_stale(out: Path, written: set[Path]) -> None:
     atomic_write_text(manifest, "".join(f"{line}\n" for line in keep))
 
 
+def check_readme_source(dirs: list[str], readme: str) -> None:
+    """The repository's README shows the published results only: its results block is written from
+    ``results/runs`` alone (another README file may be written from any records)."""
+    if Path(readme).resolve() == Path("README.md").resolve() and \
+            [Path(d).resolve() for d in dirs] != [Path(DEFAULT_RUNS).resolve()]:
+        raise UserError(f"--update-readme writes README.md's results block from the published records "
+                        f"({DEFAULT_RUNS}) only, not from {', '.join(dirs)}; drop --update-readme, or give "
+                        "--readme OTHER.md")
+
+
 def default_out(dirs: list[str]) -> Path:
     """results/ for the default records folder (the committed layout), else a report/ folder inside the first
     records folder: a report never lands beside records it was not made from."""

@@ -26,8 +26,8 @@ from benchmarks.harness.errors import command_errors, writable_dir
 from benchmarks.harness.records import RunRecord
 from benchmarks.report import aggregate, figures, labels, tables
 from benchmarks.report.collect import Loaded, build_sections, load_dirs
-from benchmarks.report.folders import (DEFAULT_RUNS, check_experiment, check_record_dirs, default_out, relative,
-                                      remove_stale, update_readme)
+from benchmarks.report.folders import (DEFAULT_RUNS, check_experiment, check_readme_source, check_record_dirs,
+                                      default_out, relative, remove_stale, update_readme)
 from benchmarks.report.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
 from benchmarks.report.summary import Summary, summarise
 
@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     with command_errors("report"):
         check_record_dirs(args.dirs)
         check_experiment(args.experiment)
+        if args.update_readme:
+            check_readme_source(args.dirs, args.readme)
         out = writable_dir(args.out if args.out is not None else default_out(args.dirs), "--out")
         text = generate(args.dirs, out, Path(args.published), args.experiment)
         if args.update_readme:

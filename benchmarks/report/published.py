@@ -234,7 +234,10 @@ def _judge_speedup(summary: Summary, claim: dict[str, Any], result: ClaimResult)
         return _set(result, "reproduced")
     if kind == "lower bound":
         return _set(result, "not comparable", f"budget too short to bound the ratio above {claim['min_ratio']}")
-    highest = slow.survival.median_ci.high / fast.survival.median_ci.low
+    high, low = slow.survival.median_ci.high, fast.survival.median_ci.low
+    if not (math.isfinite(high) and math.isfinite(low) and low > 0):
+        return _set(result, "inconclusive", "the medians' CIs are open-ended: no bound on the ratio")
+    highest = high / low
     if highest < claim["min_ratio"]:
         return _set(result, "contradicted", f"even the ratio of the medians' CI ends is {fmt(highest)}x")
     _set(result, "inconclusive", "the medians' CIs leave room for the published ratio")
