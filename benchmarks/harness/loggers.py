@@ -37,7 +37,9 @@ class CsvLogger:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / CSV_NAME
         self.flush_every, self.rows, self.calls = flush_every, [], 0
-        if not (resume and self.path.exists()):  # a fresh run starts a fresh file; a resumed one continues it when it writes to the same folder (log_dir set, or run() from Python: hydra job folders are new each time)
+        # a fresh run starts a fresh file; a resumed one continues it when it writes to the same folder (log_dir
+        # set, or run() from Python: a hydra job folder is new each time)
+        if not (resume and self.path.exists()):
             with self.path.open("w", newline="") as handle:
                 csv.writer(handle).writerow(CSV_COLUMNS)
 
