@@ -17,7 +17,7 @@ from benchmarks.run import run
 CONF = Path(__file__).resolve().parents[1] / "benchmarks" / "conf"
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-BUDGETS = ("smoke", "quick", "paper")
+BUDGETS = ("smoke", "quick", "overnight", "paper")
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 GRIDS = {name: OmegaConf.load(CONF / "experiment" / f"{name}.yaml").experiment.grid for name in EXPERIMENTS}
 CELLS = sorted({(task, model) for grid in GRIDS.values() for task, models in grid.items() for model in models})

@@ -59,7 +59,7 @@ class TaskBudget:
 
 @dataclass
 class BudgetConf:
-    name: str = MISSING  # public budget name: smoke | quick | paper
+    name: str = MISSING  # public budget name: smoke | ci | quick | overnight | paper
     tasks: Dict[str, TaskBudget] = field(default_factory=dict)  # per-task budget, keyed by task name
 
 
