@@ -226,3 +226,71 @@ def test_no_pooled_wilson_over_repeated_evaluation_pools(tmp_path):
     section = next(iter(build_sections(load_dirs([str(tmp_path / "runs")]).records, published)))
     summary = summarise(section, published["omniglot"])
     assert summary.rows[0].wilson is None and any("share an evaluation pool" in n for n in summary.notes)
+
+
+@pytest.mark.parametrize("budgets, message", [
+    ("[nightly]", r"names unknown budget\(s\) \['nightly'\]"),
+    ("[]", r"give \"any\" or a list of budget names"),
+    ("quick", r"give \"any\" or a list of budget names"),
+])
+def test_claim_budgets_must_name_real_budgets(tmp_path, budgets, message):
+    bad = tmp_path / "published.yaml"
+    bad.write_text("t:\n  metric: m\n  lower_is_better: true\n  claims:\n"
+                   f"    - {{id: x, rule: order, better: a, worse: b, text: a, pm_meaning: b, budgets: {budgets}}}\n")
+    with pytest.raises(ValueError, match=r"t.claims\[0\] \(x\).budgets" + ".*" + message):
+        load_published(bad)
+
+
+def test_claim_missing_budgets_is_an_error(tmp_path):
+    bad = tmp_path / "published.yaml"
+    bad.write_text("t:\n  metric: m\n  lower_is_better: true\n  claims:\n"
+                   "    - {id: x, rule: order, better: a, worse: b, text: a, pm_meaning: b}\n")
+    with pytest.raises(ValueError, match=r"t.claims\[0\] \(x\).budgets=None"):
+        load_published(bad)
+
+
+def test_a_claim_is_judged_only_at_its_budgets_and_the_headline_sets_budgets_side_by_side(tmp_path):
+    """The same runs at budget quick and at budget overnight: a claim comparable at [overnight, paper] gets a
+    verdict from the overnight records and "not comparable" from the quick ones; the README block has one verdict
+    column per budget (longest first) and a section per budget."""
+    spec = tmp_path / "published.yaml"
+    spec.write_text("binary_patterns_50:\n  metric: bit_error\n  lower_is_better: true\n  claims:\n"
+                    "    - {id: beats, rule: order, better: plastic, worse: rnn, budgets: [overnight, paper],"
+                    " text: plastic beats rnn, pm_meaning: q}\n"
+                    "    - {id: beats_any, rule: order, better: plastic, worse: rnn, budgets: any,"
+                    " text: plastic beats rnn anywhere, pm_meaning: q}\n")
+    for budget in ("quick", "overnight"):
+        for seed in range(5):
+            write_record(tmp_path / "runs", make_record("binary_patterns_50", "plastic", seed, 0.01 + seed / 1000,
+                                                        curve(0.3, 0.0, 200), budget=budget))
+            write_record(tmp_path / "runs", make_record("binary_patterns_50", "rnn", seed, 0.1 + seed / 1000,
+                                                        curve(0.2, 0.2, 0), budget=budget))
+    published = load_published(spec)
+    verdicts = {}
+    for section in build_sections(load_dirs([str(tmp_path / "runs")]).records, published):
+        summary = summarise(section, published[section.task])
+        judge_all(summary)
+        verdicts.update({(section.budget, c.claim["id"]): c.verdict for c in summary.claims})
+    assert verdicts == {("quick", "beats"): "not comparable", ("quick", "beats_any"): "reproduced",
+                        ("overnight", "beats"): "reproduced", ("overnight", "beats_any"): "reproduced"}
+    text = report.generate([str(tmp_path / "runs")], tmp_path / "out", spec)
+    assert "| Task | Claim | Published | overnight | quick |" in text
+    assert "| binary_patterns_50 | beats | plastic beats rnn | reproduced | not comparable |" in text
+    assert text.index("#### Budget `overnight`") < text.index("#### Budget `quick`")
+
+
+def test_claims_left_for_the_paper_budget():
+    """scripts/paper_compute.py lists exactly the claims a budget cannot decide; at overnight, only those whose
+    horizon needs the papers' episode counts (README, "Budgets")."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("paper_compute", HERE.parent / "scripts" / "paper_compute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    overnight = {(task, claim["id"]) for task, claim in module.claims_beyond("overnight")}
+    assert overnight == {("binary_patterns_50", "rnn_plateau"), ("binary_patterns_50", "speedup_vs_lstm"),
+                         ("image_memory", "plastic_value"), ("image_memory", "shared_value"),
+                         ("omniglot", "icml"), ("omniglot", "v1"),
+                         ("maze", "plastic_value"), ("maze", "rnn_value"), ("maze", "plastic_beats_rnn")}
+    quick = {(task, claim["id"]) for task, claim in module.claims_beyond("quick")}
+    assert overnight < quick and ("binary_patterns", "plastic_converges") in quick
+    assert ("image_memory", "free_beats_shared") in quick and not module.claims_beyond("paper")

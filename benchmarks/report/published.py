@@ -63,6 +63,8 @@ def load_published(path: str | Path = PUBLISHED) -> dict[str, Any]:
             absent = [k for k in ("id", "text", "pm_meaning", *REQUIRED[claim["rule"]]) if k not in claim]
             if absent:
                 raise ValueError(f"{where} ({claim.get('id')}) lacks {absent}")
+            if claim["rule"] != "anchor":
+                check_budgets(claim.get("budgets"), f"{where} ({claim['id']}).budgets")
         bounds = spec.get("metric_range")
         if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2 and bounds[0] < bounds[1]):
             raise ValueError(f"{path}: {task}.metric_range={bounds!r} must be [low, high] with low < high")
@@ -70,6 +72,21 @@ def load_published(path: str | Path = PUBLISHED) -> dict[str, Any]:
         if conv is not None and not ({"metric", "window"} <= set(conv) and ("below" in conv) != ("above" in conv)):
             raise ValueError(f"{path}: {task}.convergence needs metric, window and exactly one of below/above")
     return data
+
+
+BUDGET_DIR = Path(__file__).resolve().parents[1] / "conf" / "budget"
+
+
+def check_budgets(budgets: Any, where: str) -> None:
+    """A claim's budgets: "any", or a non-empty list of budget names that exist under benchmarks/conf/budget/."""
+    if budgets == "any":
+        return
+    known = sorted(p.stem for p in BUDGET_DIR.glob("*.yaml"))
+    if not (isinstance(budgets, list) and budgets and all(isinstance(b, str) for b in budgets)):
+        raise ValueError(f"{where}={budgets!r}: give \"any\" or a list of budget names from {known}")
+    unknown = [b for b in budgets if b not in known]
+    if unknown:
+        raise ValueError(f"{where} names unknown budget(s) {unknown}; known: {known}")
 
 
 def rule_text(claim: dict[str, Any], lower_is_better: bool) -> str:
