@@ -31,6 +31,7 @@ from benchmarks.harness.lifeline import ENV as DRIVER_ENV
 from benchmarks.harness.progress import format_seconds
 from benchmarks.harness.records import current_record, load_record
 
+DEFAULT_OUT_DIR = "results/runs"
 LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 LOCAL_LAUNCHERS = ("local", "submitit_local")  # cells run on this machine: they watch the driver's pid
 
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default=None, help="budget name (default: the experiment's)")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                         help="parallel runs, >= 1 (default: cores)")
-    parser.add_argument("--out-dir", default="results/runs",
+    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR,
                         help="where records go (default results/runs); the report goes to DIR/report, or to "
                              "results/ for the default")
     parser.add_argument("--launcher", default="local", choices=LAUNCHERS,
@@ -148,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with command_errors("reproduce"):
         return reproduce(args)
+
+
+def job_folder(out_dir: str, task: str) -> list[str]:
+    """Hydra's job folders (configs, logs, logger files) of one task's sweep: hydra's default, outputs/hydra/, for
+    the default records folder (results/ holds only what is published); under ``<out-dir>/hydra/`` for any other,
+    so a command given a folder writes only there."""
+    if Path(out_dir).resolve() == Path(DEFAULT_OUT_DIR).resolve():
+        return []
+    return [f"hydra.sweep.dir={Path(out_dir) / 'hydra' / task}-{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
 
 
 def reproduce(args: argparse.Namespace) -> int:
@@ -175,7 +185,7 @@ def reproduce(args: argparse.Namespace) -> int:
             launcher += [f"hydra.launcher.n_jobs={args.jobs}", "hydra/hydra_logging=disabled", "progress=false"]
         command = [sys.executable, "-m", "benchmarks.run", "--multirun", *launcher, f"task={task}",
                    f"model={','.join(models)}", f"seed={','.join(map(str, seeds))}", f"budget={budget}",
-                   f"out_dir={args.out_dir}", "skip_existing=true", *args.overrides]
+                   f"out_dir={args.out_dir}", "skip_existing=true", *job_folder(args.out_dir, task), *args.overrides]
         if subprocess.run(command, env=env).returncode != 0:
             failed.append(task)
         monitor.poll()

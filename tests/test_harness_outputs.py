@@ -130,6 +130,10 @@ def test_reproduce_launches_only_unfinished_cells(tmp_path, monkeypatch):
                 for c in commands]
     assert launched == [("model=plastic", "seed=1"), ("model=plastic_shared,rnn,lstm", "seed=0,1")]
     assert all("hydra/hydra_logging=disabled" in c and "progress=false" in c for c in commands)
+    # hydra's job folders go under the folder given, not into the cwd's outputs/
+    assert all(any(a.startswith(f"hydra.sweep.dir={out / 'hydra' / 'binary_patterns_50'}-") for a in c)
+               for c in commands)
+    assert reproduce.job_folder("results/runs", "binary_patterns_50") == []  # the default: hydra's outputs/hydra
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "benchmarks" / "conf" / "experiment").glob("*.yaml")))
