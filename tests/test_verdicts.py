@@ -2,7 +2,7 @@
 import pytest
 
 from benchmarks.report import stats
-from benchmarks.report.published import judge_order, judge_value
+from benchmarks.report.published import judge_converges, judge_order, judge_speedup, judge_value
 
 
 def order(better, worse, lower_is_better=True):
@@ -50,3 +50,26 @@ def ci(low, high):
 def test_value_claim_outcomes(estimate, interval, outcome, reason):
     verdict, why = judge_value(estimate, interval, 0.983 - 0.0081, 0.983 + 0.0081)
     assert verdict == outcome and reason in why
+
+
+@pytest.mark.parametrize("by_limit, n, outcome, reason", [
+    (9, 10, "reproduced", "p = 0.01074"),  # 9 of 10 runs by the limit: the median is below it
+    (7, 10, "inconclusive", "either way"),  # 7 of 10: sign-test p = 0.17 (a KM median below the limit is not enough)
+    (1, 10, "contradicted", "beyond"),  # 1 of 10: the median lies beyond the limit
+    (3, 3, "inconclusive", "cannot reach"),  # 3 runs: smallest attainable p = 1/8
+    (0, 4, "inconclusive", "cannot reach"),
+])
+def test_convergence_claim_outcomes(by_limit, n, outcome, reason):
+    verdict, why = judge_converges(by_limit, n, 300)
+    assert verdict == outcome and reason in why and f"{by_limit}/{n} runs converged by episode 300" in why
+
+
+@pytest.mark.parametrize("ratio, kind, lowest, highest, outcome", [
+    (300.0, "exact", 260.0, 400.0, "reproduced"),  # even the least favourable CI ratio beats 250
+    (300.0, "exact", 120.0, 500.0, "inconclusive"),  # the point ratio beats 250, the CIs do not decide
+    (50.0, "exact", 20.0, 100.0, "contradicted"),  # even the most favourable CI ratio stays below 250
+    (2.5, "lower bound", 2.0, float("nan"), "not comparable"),  # slow censored: nothing bounds the ratio from above
+    (float("nan"), "undefined", float("nan"), float("nan"), "inconclusive"),
+])
+def test_speedup_claim_outcomes(ratio, kind, lowest, highest, outcome):
+    assert judge_speedup(ratio, kind, lowest, highest, 250)[0] == outcome

@@ -60,7 +60,11 @@ How to read the tables (every interval is 95%):
   claimed direction = reproduced, in the opposite direction = contradicted, otherwise inconclusive. With n and m
   seeds the smallest attainable one-sided p is 1 / C(n + m, n) (3 vs 3 seeds: 0.05); a p on that floor is marked:
   it is the strongest result those seeds can give. Each budget's ordering claims are one family, shown with
-  Holm-adjusted p. Value claims: contradicted when our 95% interval excludes the published one; reproduced when
+  Holm-adjusted p. Convergence claims ("converges within E episodes"): exact one-sided sign tests on the runs
+  converged by E, reproduced when significantly more than half did, contradicted when significantly fewer
+  (n runs reach p ≤ 0.05 only from n = 5). Speed-up claims: reproduced when even the least favourable ratio of the
+  medians' CI ends reaches the published ratio, contradicted when even the most favourable stays below.
+  Value claims: contradicted when our 95% interval excludes the published one; reproduced when
   our estimate lies inside the published interval and our interval is at most twice as wide (overlap alone would
   let a wide interval from few seeds "reproduce" anything); inconclusive otherwise. Also: not comparable (other
   budget or protocol than the paper's: a quick run can only test orderings) / no data / context (literature

@@ -100,10 +100,11 @@ def rule_text(claim: dict[str, Any], lower_is_better: bool) -> str:
                                      rng=f"[{fmt(c['interval'][0])}, {fmt(c['interval'][1])}]"),
         "order": lambda: f"reproduced if {c['better']} {sign} {c['worse']} with one-sided exact Mann-Whitney "
                          f"p ≤ {ALPHA}; contradicted if the opposite one-sided p ≤ {ALPHA}",
-        "converges_within": lambda: f"reproduced if the Kaplan-Meier median convergence episode ≤ {c['episodes']}; "
-                                    f"contradicted if a one-sided sign test (p ≤ {ALPHA}) puts the median beyond it",
-        "speedup": lambda: f"reproduced if median episodes to converge {c['slow']} / {c['fast']} ≥ {c['min_ratio']}; "
-                           f"contradicted if even the ratio of the medians' CI ends is below it",
+        "converges_within": lambda: f"reproduced if a one-sided sign test (p ≤ {ALPHA}) shows more than half the runs "
+                                    f"converged by episode {c['episodes']}; contradicted if it shows fewer",
+        "speedup": lambda: f"reproduced if even the least favourable ratio of the medians' 95% CI ends ({c['slow']} "
+                           f"low / {c['fast']} high) is ≥ {c['min_ratio']}; contradicted if even the most favourable "
+                           f"is below it",
         "above": lambda: f"reproduced if the lower end of our 95% t CI > {fmt(c['value'])}; contradicted if its "
                          f"upper end < {fmt(c['value'])}",
         "anchor": lambda: "context only: different split/protocol, no verdict",
@@ -216,6 +217,22 @@ def _judge_order(summary: Summary, claim: dict[str, Any], result: ClaimResult) -
     _set(result, *judge_order(result.p, stats.mann_whitney(better.values, worse.values, opposite), result.p_floor))
 
 
+def judge_converges(by_limit: int, n: int, limit: float) -> tuple[str, str]:
+    """A "converges within ``limit``" claim says the median run converges by ``limit``, i.e. more than half the runs
+    do. Exact one-sided sign tests, one each way: reproduced when significantly more than half of the ``n`` runs
+    converged by ``limit``, contradicted when significantly fewer did, inconclusive otherwise (always below 5 runs:
+    the smallest attainable p is 1/2^n)."""
+    said = f"{by_limit}/{n} runs converged by episode {fmt(limit)}"
+    p_yes, p_no, floor = stats.sign_test_at_least(by_limit, n), stats.sign_test_at_most(by_limit, n), 0.5 ** n
+    if p_yes <= ALPHA:
+        return "reproduced", f"{said}: one-sided sign test p = {fmt(p_yes)}"
+    if p_no <= ALPHA:
+        return "contradicted", f"{said}: one-sided sign test p = {fmt(p_no)} that the median lies beyond it"
+    if floor > ALPHA:
+        return "inconclusive", f"{said}: {n} runs cannot reach p ≤ {ALPHA} (smallest attainable p = {fmt(floor)})"
+    return "inconclusive", f"{said}: sign-test p = {fmt(min(p_yes, p_no))} > {ALPHA} either way"
+
+
 def _judge_converges(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
     row, why = _one(summary, claim["model"])
     if row is None or row.survival is None or not row.conv_times:
@@ -223,18 +240,29 @@ def _judge_converges(summary: Summary, claim: dict[str, Any], result: ClaimResul
     km, limit = row.survival, claim["episodes"]
     result.ours = (f"KM median {fmt(km.median)} episodes, 95% CI {fmt_interval(km.median_ci)}, "
                    if not math.isnan(km.median) else "KM median not reached, ") + f"{km.converged}/{km.n} converged"
-    if not math.isnan(km.median) and km.median <= limit:
-        return _set(result, "reproduced")
-    if max(row.conv_times) < limit:
+    followed = [t for t, reached in zip(row.conv_times, row.conv_reached) if reached or t >= limit]
+    if len(followed) < len(row.conv_times):  # a run censored before the limit cannot say whether it would make it
         return _set(result, "not comparable", f"runs end at {fmt(max(row.conv_times))} episodes, before {limit}")
-    # the claim says at least half the runs converge by `limit`; every run here was followed at least that far
     by_limit = sum(t <= limit and r for t, r in zip(row.conv_times, row.conv_reached))
-    p = stats.sign_test_at_most(by_limit, len(row.conv_times))
-    if p <= ALPHA:
-        return _set(result, "contradicted", f"{by_limit}/{len(row.conv_times)} runs converged by episode {limit}: "
-                                            f"one-sided sign test p = {fmt(p)}")
-    _set(result, "inconclusive", f"median beyond {limit} but {by_limit}/{len(row.conv_times)} converged by then "
-                                 f"gives sign-test p = {fmt(p)} > {ALPHA}")
+    result.ours += f", {by_limit} by episode {fmt(limit)}"
+    _set(result, *judge_converges(by_limit, len(row.conv_times), limit))
+
+
+def judge_speedup(ratio: float, kind: str, lowest: float, highest: float, min_ratio: float) -> tuple[str, str]:
+    """"fast converges ``min_ratio`` times faster than slow": reproduced when even the least favourable ratio of the
+    medians' 95% CI ends (slow's low end / fast's high end) reaches ``min_ratio``; contradicted when even the most
+    favourable one (slow's high end / fast's low end) stays below it; otherwise inconclusive. ``kind`` "lower bound":
+    slow's median lies beyond its budget, so nothing bounds the ratio from above."""
+    if kind == "undefined":
+        return "inconclusive", "the fast model's median is not reached"
+    if math.isfinite(lowest) and lowest >= min_ratio:
+        return "reproduced", f"even the ratio of the medians' CI ends is ≥ {fmt(lowest)}x"
+    if kind == "lower bound":
+        return "not comparable", f"budget too short to bound the ratio above {fmt(min_ratio)}"
+    if math.isfinite(highest) and highest < min_ratio:
+        return "contradicted", f"even the ratio of the medians' CI ends is {fmt(highest)}x"
+    return "inconclusive", (f"ratio {fmt(ratio)}x; the medians' CIs allow {fmt(lowest)}x to {fmt(highest)}x "
+                            f"around {fmt(min_ratio)}x")
 
 
 def _judge_speedup(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:
@@ -242,22 +270,16 @@ def _judge_speedup(summary: Summary, claim: dict[str, Any], result: ClaimResult)
     slow, why_s = _one(summary, claim["slow"])
     if fast is None or slow is None or fast.survival is None or slow.survival is None:
         return _set(result, "no data", why_f or why_s or "no convergence data")
-    ratio, kind = stats.median_ratio(slow.survival, fast.survival, max(slow.conv_times, default=math.nan))
+    budget = max(slow.conv_times, default=math.nan)
+    ratio, kind = stats.median_ratio(slow.survival, fast.survival, budget)
     result.ours = {"exact": f"{fmt(ratio)}x", "lower bound": f"≥ {fmt(ratio)}x ({claim['slow']} median not "
                    f"reached)", "undefined": f"undefined ({claim['fast']} median not reached)"}[kind]
-    if kind == "undefined":
-        return _set(result, "inconclusive", f"{claim['fast']} median not reached")
-    if ratio >= claim["min_ratio"]:
-        return _set(result, "reproduced")
-    if kind == "lower bound":
-        return _set(result, "not comparable", f"budget too short to bound the ratio above {claim['min_ratio']}")
-    high, low = slow.survival.median_ci.high, fast.survival.median_ci.low
-    if not (math.isfinite(high) and math.isfinite(low) and low > 0):
-        return _set(result, "inconclusive", "the medians' CIs are open-ended: no bound on the ratio")
-    highest = high / low
-    if highest < claim["min_ratio"]:
-        return _set(result, "contradicted", f"even the ratio of the medians' CI ends is {fmt(highest)}x")
-    _set(result, "inconclusive", "the medians' CIs leave room for the published ratio")
+    slow_ci, fast_ci = slow.survival.median_ci, fast.survival.median_ci
+    slow_low = slow_ci.low if math.isfinite(slow_ci.low) else (budget if kind == "lower bound" else math.nan)
+    lowest = slow_low / fast_ci.high if math.isfinite(fast_ci.high) and fast_ci.high > 0 else math.nan
+    highest = (slow_ci.high / fast_ci.low if math.isfinite(slow_ci.high) and math.isfinite(fast_ci.low)
+               and fast_ci.low > 0 else math.nan)
+    _set(result, *judge_speedup(ratio, kind, lowest, highest, claim["min_ratio"]))
 
 
 def _judge_above(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:

@@ -249,6 +249,11 @@ def smallest_p(n_x: int, n_y: int) -> float:
     return 1 / math.comb(n_x + n_y, n_x) if n_x and n_y else math.nan
 
 
+def sign_test_at_least(k: int, n: int) -> float:
+    """One-sided sign test: P(at least k of n runs on the claimed side) when each is there with probability 1/2."""
+    return float(stats.binom.sf(k - 1, n, 0.5))
+
+
 def sign_test_at_most(k: int, n: int) -> float:
     """One-sided sign test: P(at most k of n runs on the claimed side) when each is there with probability 1/2."""
     return float(stats.binom.cdf(k, n, 0.5))
