@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness.config import compose_config  # noqa: E402
-from benchmarks.report.published import load_published  # noqa: E402
+from benchmarks.report.published import comparable_at, load_published  # noqa: E402
 
 MODEL_KEYS = ("model", "better", "worse", "fast", "slow")
 
@@ -36,8 +36,7 @@ def claims_beyond(budget: str) -> list[tuple[str, dict]]:
     out = []
     for task, spec in load_published().items():
         for claim in spec["claims"]:
-            budgets = claim.get("budgets", "any")
-            if claim["rule"] != "anchor" and budgets != "any" and budget not in budgets:
+            if not comparable_at(claim, budget):
                 out.append((task, claim))
     return out
 

@@ -89,6 +89,12 @@ def check_budgets(budgets: Any, where: str) -> None:
         raise ValueError(f"{where} names unknown budget(s) {unknown}; known: {known}")
 
 
+def comparable_at(claim: dict[str, Any], budget: str) -> bool:
+    """Whether a claim can get a verdict from records of ``budget`` (its ``budgets``: "any" or a list)."""
+    budgets = claim.get("budgets", "any")
+    return claim["rule"] == "anchor" or budgets == "any" or budget in budgets
+
+
 def rule_text(claim: dict[str, Any], lower_is_better: bool) -> str:
     c, sign = claim, "<" if lower_is_better else ">"
     value = (f"reproduced if our {{est}} lies in {{rng}} and our 95% {{ci}} is at most {MAX_WIDTH_RATIO:g}x as wide; "
@@ -135,7 +141,7 @@ def judge_all(summary: Summary) -> None:
     for claim in summary.spec.get("claims", []):
         result = ClaimResult(claim, published_text(claim), "", rule_text(claim, lower), "")
         budgets = claim.get("budgets", "any")
-        if claim["rule"] != "anchor" and budgets != "any" and summary.section.budget not in budgets:
+        if not comparable_at(claim, summary.section.budget):
             result.verdict = "not comparable"
             result.why = (f"published from {claim.get('protocol', 'another protocol')}; budget "
                           f"{summary.section.budget!r} is not one of {budgets}")
@@ -240,8 +246,8 @@ def _judge_converges(summary: Summary, claim: dict[str, Any], result: ClaimResul
     km, limit = row.survival, claim["episodes"]
     result.ours = (f"KM median {fmt(km.median)} episodes, 95% CI {fmt_interval(km.median_ci)}, "
                    if not math.isnan(km.median) else "KM median not reached, ") + f"{km.converged}/{km.n} converged"
-    followed = [t for t, reached in zip(row.conv_times, row.conv_reached) if reached or t >= limit]
-    if len(followed) < len(row.conv_times):  # a run censored before the limit cannot say whether it would make it
+    # a run censored before the limit cannot say whether it would make it
+    if any(not reached and t < limit for t, reached in zip(row.conv_times, row.conv_reached)):
         return _set(result, "not comparable", f"runs end at {fmt(max(row.conv_times))} episodes, before {limit}")
     by_limit = sum(t <= limit and r for t, r in zip(row.conv_times, row.conv_reached))
     result.ours += f", {by_limit} by episode {fmt(limit)}"
