@@ -32,3 +32,15 @@ def test_joblib_and_submitit_local_records_merge_in_one_report(tmp_path):
     assert "binary_patterns_50 / rnn, budget smoke: no record for seed(s) [0, 1]" in text
     assert "binary_patterns_50 / lstm, budget smoke: no record for seed(s) [0, 1]" in text
     assert "binary_patterns_50 / plastic," not in text.split("## Missing cells")[1]
+
+
+def test_missing_cells_lists_a_grid_task_with_no_record_at_a_budget():
+    """A budget half-way through its grid: the tasks not yet started are missing too, not only the started ones."""
+    from types import SimpleNamespace
+
+    from benchmarks.report.main import missing_cells
+    records = [("r.json", SimpleNamespace(task="binary_patterns_50", model="plastic", budget="smoke", seed=0))]
+    text = missing_cells(records, "reproduce")
+    assert "binary_patterns_50 / plastic, budget smoke: no record for seed(s) [1]" in text
+    assert "cue_reward / duan_rnn_hebbian, budget smoke: no record for seed(s) [0, 1]" in text
+    assert "budget quick" not in text  # a budget with no record at all is not a grid in progress

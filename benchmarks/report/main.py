@@ -201,14 +201,15 @@ def write_task_tables(task: str, summaries: list[Summary], folder: Path) -> list
 
 
 def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) -> str:
-    """Cells of the experiment grid (task x model x seed, seeds from the budget) with no record, for every
-    (task, budget) that has at least one record."""
+    """Cells of the experiment grid (task x model x seed, seeds from the budget) with no record, for every budget
+    that has at least one record of the grid: a task of the grid with no record at that budget is listed whole."""
     if not experiment:
         return ""
     grid = OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml").experiment.grid
     present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
     lines = []
-    for task, budget in sorted({(r.task, r.budget) for _, r in records if r.task in grid}):
+    budgets = sorted({r.budget for _, r in records if r.task in grid})
+    for task, budget in ((task, budget) for budget in budgets for task in grid):
         try:
             seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
         except Exception as err:  # a budget this checkout no longer has: say so instead of guessing
