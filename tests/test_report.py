@@ -162,6 +162,22 @@ def test_real_published_yaml_covers_both_papers():
     assert (icml["value"], icml["pm"], icml["ci"]) == (0.983, 0.0081, "wilson")
 
 
+def test_every_experiment_grid_task_has_published_claims():
+    """A grid task without an entry in published.yaml would run every night and never get a verdict."""
+    from omegaconf import OmegaConf
+
+    published = load_published(PUBLISHED)
+    experiments = sorted((Path(report.CONF) / "experiment").glob("*.yaml"))
+    assert experiments
+    for path in experiments:
+        grid = OmegaConf.load(path).experiment.get("grid") or {}
+        lacking = [task for task in grid if not published.get(task, {}).get("claims")]
+        assert not lacking, f"{path.name}: grid tasks without published claims: {lacking}"
+    sweep = published["seq_reproduction_n5_m10"]
+    assert [c["id"] for c in sweep["claims"]] == [c["id"] for c in published["seq_reproduction"]["claims"]]
+    assert "sweeps" in sweep["paper"] and "n=20, m=20" in published["seq_reproduction"]["paper"]
+
+
 def test_bad_published_yaml_names_the_key(tmp_path):
     bad = tmp_path / "published.yaml"
     bad.write_text("t:\n  metric: m\n  lower_is_better: true\n"
