@@ -14,6 +14,7 @@ sorted orders, fixed bootstrap streams, SVGs without dates; every file is writte
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -209,7 +210,7 @@ def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) 
     present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
     lines = []
     budgets = sorted({r.budget for _, r in records if r.task in grid})
-    for task, budget in ((task, budget) for budget in budgets for task in grid):
+    for budget, task in itertools.product(budgets, grid):
         try:
             seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
         except Exception as err:  # a budget this checkout no longer has: say so instead of guessing
