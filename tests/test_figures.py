@@ -46,8 +46,8 @@ def _summary(task, spec, extra=None, episodes=None):
 
 def test_reference_lines_held_out_points_and_budget_label():
     spec = {"metric": "bit_error", "lower_is_better": True, "reference_lines": [{"value": 0.2, "label": "chance"}],
-            "claims": [{"id": "c1", "rule": "near", "model": "plastic", "value": 0.05},
-                       {"id": "c2", "rule": "near", "model": "lstm", "value": 0.5},  # lstm not drawn: no line
+            "claims": [{"id": "c1", "rule": "equivalence", "model": "plastic", "value": 0.05},
+                       {"id": "c2", "rule": "equivalence", "model": "lstm", "value": 0.5},  # lstm not drawn: no line
                        {"id": "c3", "rule": "order", "better": "plastic", "worse": "rnn"}]}
     summary = _summary("cue_reward", spec, extra={"no_memory_floor": 1 / 6})
     lines = parts.reference_lines(summary)

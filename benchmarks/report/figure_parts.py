@@ -25,7 +25,7 @@ MODEL_COLORS = {
     "duan_lstm_gradient": "#2ca02c", "duan_lstm_hebbian": "#a6d854", "duan_lstm_nonplastic": "#843c39",
 }
 FALLBACK = matplotlib.colormaps["tab20"].colors  # models added later, until they get an entry above
-CLAIM_VALUE_RULES = ("near", "interval_overlap", "anchor")  # claims stating a value of the metric
+CLAIM_VALUE_RULES = ("equivalence", "anchor")  # claims stating a value of the metric
 WARMUP = 0.1  # share of the episodes left out when an early spike would flatten the rest of a curve
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -25,12 +25,13 @@ from benchmarks.harness.atomic import atomic_write_text
 from benchmarks.harness.config import CONF, compose_config
 from benchmarks.harness.errors import command_errors, writable_dir
 from benchmarks.harness.records import RunRecord
-from benchmarks.report import aggregate, figures, labels, tables
+from benchmarks.report import aggregate, deviations, figures, labels, reproducibility, tables
 from benchmarks.report.collect import Loaded, build_sections, load_dirs
 from benchmarks.report.folders import (DEFAULT_RUNS, check_experiment, check_readme_source, check_record_dirs,
                                       default_out, relative, remove_stale, update_readme)
-from benchmarks.report.published import ALPHA, PUBLISHED, judge_all, load_published, ordering_families
+from benchmarks.report.published import PUBLISHED, families, judge_all, load_published
 from benchmarks.report.summary import Summary, summarise
+from benchmarks.report.verdicts import ALPHA
 
 BUDGET_ORDER = {"paper": 0, "overnight": 1, "quick": 2, "ci": 3, "smoke": 4}
 
@@ -54,22 +55,35 @@ How to read the tables (every interval is 95%):
   their budget. Kaplan-Meier median (smallest episode with S ≤ 0.5) with the 95% CI read off the log-log
   pointwise band; log-rank p (two-sided) vs the plastic reference; "faster by" = median(model) / median(reference),
   a lower bound when the model's median is not reached, undefined when the reference's is not.
-- **Pairwise**: Mann-Whitney U p (two-sided; exact permutation distribution with ties for small samples)
-  and the probability of improvement P(A better than B) + P(tie)/2 over all seed pairs.
-- **Verdicts** (benchmarks/report/published.yaml states the rule of each claim), three outcomes:
-  *reproduced* / *contradicted* / *inconclusive*. Ordering claims: one-sided exact Mann-Whitney p ≤ 0.05 in the
-  claimed direction = reproduced, in the opposite direction = contradicted, otherwise inconclusive. With n and m
-  seeds the smallest attainable one-sided p is 1 / C(n + m, n) (3 vs 3 seeds: 0.05); a p on that floor is marked:
-  it is the strongest result those seeds can give. Each budget's ordering claims are one family, shown with
-  Holm-adjusted p. Convergence claims ("converges within E episodes"): exact one-sided sign tests on the runs
-  converged by E, reproduced when significantly more than half did, contradicted when significantly fewer
-  (n runs reach p ≤ 0.05 only from n = 5). Speed-up claims: reproduced when even the least favourable ratio of the
-  medians' CI ends reaches the published ratio, contradicted when even the most favourable stays below.
-  Value claims: contradicted when our 95% interval excludes the published one; reproduced when
-  our estimate lies inside the published interval and our interval is at most twice as wide (overlap alone would
-  let a wide interval from few seeds "reproduce" anything); inconclusive otherwise. Also: not comparable (other
-  budget or protocol than the paper's: a quick run can only test orderings) / no data / context (literature
-  anchors, different splits).
+- **Pairwise**: Mann-Whitney U p (two-sided, exact: the permutation distribution of the rank sum counted with
+  ties at mid-ranks, for every seed count here) and the probability of improvement P(A better than B) + P(tie)/2
+  over all seed pairs.
+- **Verdicts** (benchmarks/report/published.yaml states the rule of each claim; benchmarks/report/verdicts.py
+  writes each rule on plain numbers), three outcomes at α = 0.05 per claim: *reproduced* / *contradicted* /
+  *inconclusive*. Ordering claims: every model of a seed sees the same training episodes and the same evaluation
+  pool, so the arms are paired by seed and the primary test is the exact one-sided Wilcoxon signed-rank test on
+  the per-seed differences (robust to one outlying seed, unlike a t test; exact with ties); the exact
+  Mann-Whitney test, which ignores the pairing, is shown beside it and is primary only when the arms do not share
+  seeds and data streams. With n pairs the smallest one-sided p is 1/2^n: 3 seeds cannot reach 0.05 (1/8), so a
+  budget of 3 seeds gives *indications* (how many seeds point the claimed way), never a verdict; 5 seeds reach
+  1/32. Convergence claims ("converges within E episodes"): the exact one-sided sign test on the runs converged by
+  E, the exact test of "the median run converges by E" when no run is censored before E; the Kaplan-Meier median
+  and its 95% CI are shown against E. The smoothing window and what "about E" tolerates are fixed from the
+  authors' code and the paper (published.yaml cites each) and the claim is re-judged over each choice's
+  plausible range: a verdict that changes inside it reads *sensitive to* that choice. Value claims: two one-sided
+  tests (TOST) that the true value lies within a stated margin of the published one (the margin and its reason in
+  published.yaml), like with like: a median read off a figure against our median across seeds (exact sign tests,
+  order-statistic 90% CI; at least 5 seeds), a pooled binomial accuracy against ours pooled over every test
+  episode (score tests, 90% Wilson CI); reproduced when the 90% CI lies inside the margin, contradicted when it
+  lies beyond an edge. Speed-up claims: reproduced when even the least favourable ratio of the medians' CI ends
+  reaches the published ratio, contradicted when even the most favourable stays below. Also: not comparable
+  (other budget or protocol than the paper's) / no data / context (literature anchors, different splits); the
+  `above` rule is a sanity check, listed apart and never counted.
+- **Many claims**: beside each verdict, Holm's (family-wise error) and Benjamini-Hochberg's (false discovery
+  rate) adjusted p over every verdict-bearing test of the same budget, in the direction of the verdict.
+- **What would decide it**: for an inconclusive or sensitive claim, the seeds (runs) per arm at which its own test
+  decides with 80% power, estimated by resampling the observed per-seed values (400 resamples per size; the
+  observed effect taken as the true one); "no practical n" when even 200 would not.
 - **Bounded metrics** (error rates, accuracies; `metric_range` in benchmarks/report/published.yaml): the t interval is
   clipped to the range (method "t, clipped"); the true mean lies in the range, so clipping never lowers the
   coverage. Bootstrap and Wilson intervals stay in the range by construction.
@@ -80,7 +94,8 @@ def _budget_key(summary: Summary) -> tuple[str, int, str]:
     return summary.section.task, BUDGET_ORDER.get(summary.section.budget, 9), summary.section.budget
 
 
-def section_markdown(summary: Summary, figure_paths: list[Path], out: Path) -> str:
+def section_markdown(summary: Summary, figure_paths: list[Path], out: Path,
+                     register: list[dict] | None = None) -> str:
     s, spec = summary.section, summary.spec
     direction = "lower is better" if s.lower_is_better else "higher is better"
     parts = [f"### {s.task} — budget {s.budget_label or s.budget}\n",
@@ -89,6 +104,12 @@ def section_markdown(summary: Summary, figure_paths: list[Path], out: Path) -> s
              tables.to_markdown(tables.main_table(summary))]
     if summary.claims:
         parts += ["Published results beside ours:\n", tables.to_markdown(tables.claims_table(summary))]
+        touching = {d["id"]: d for c in summary.claims
+                    for d in deviations.touching(register or [], s.task, c.claim["id"], s.budget)}
+        if touching:
+            parts += ["Deviations from the papers' protocols touching these claims:\n",
+                      "\n".join(f"- **{d['id']}**: ours {d['ours']} (paper: {d['paper']}; code: {d['code']}). Why: "
+                                f"{d['why']}. Measured effect: {d['effect']}." for d in touching.values()) + "\n"]
     criterion = spec.get("convergence")
     if criterion:
         relation = f"< {criterion['below']}" if "below" in criterion else f"> {criterion['above']}"
@@ -107,35 +128,19 @@ def section_markdown(summary: Summary, figure_paths: list[Path], out: Path) -> s
     return "\n".join(parts)
 
 
-def headline(summaries: list[Summary]) -> str:
-    """README's results block: every claim's verdict at each budget side by side, then one section per budget
-    (longest first) with the final metric per model and the claims' numbers."""
+def budgets_of(summaries: list[Summary]) -> list[str]:
+    return sorted({s.section.budget for s in summaries}, key=lambda b: (BUDGET_ORDER.get(b, 9), b))
+
+
+def headline(summaries: list[Summary], records: list | None = None, register: list[dict] | None = None) -> str:
+    """README's results block: the reproducibility summary, then one table per budget (longest first) with the final
+    metric per model."""
     if not summaries:
         return "No run records yet: run `tox -e reproduce` (or `python -m benchmarks.run ...`), then the report.\n"
-    budgets = sorted({s.section.budget for s in summaries}, key=lambda b: (BUDGET_ORDER.get(b, 9), b))
-    verdicts: dict[tuple[str, str], dict[str, str]] = {}
-    texts: dict[tuple[str, str], str] = {}
-    for summary in summaries:
-        for c in summary.claims:
-            if c.verdict != "context":
-                key = (summary.section.task, c.claim["id"])
-                verdicts.setdefault(key, {})[summary.section.budget] = c.verdict
-                texts[key] = c.claim["text"]
-    text = ""
-    if verdicts:
-        counts = []
-        for budget in budgets:
-            tally = Counter(v[budget] for v in verdicts.values() if budget in v)
-            counts.append(f"{budget}: " + ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items())))
-        text += ("Verdict on each published claim at each budget (rules and numbers in results/REPORT.md; "
-                 "— = no records at that budget):\n\n")
-        text += tables.to_markdown((["Task", "Claim", "Published", *budgets],
-                                    [[task, cid, texts[(task, cid)], *(v.get(b, "—") for b in budgets)]
-                                     for (task, cid), v in verdicts.items()]))
-        text += "\nCounts: " + "; ".join(counts) + ".\n"
+    budgets = budgets_of(summaries)
+    text = reproducibility.summary_markdown(summaries, records or [], register or [], budgets)
     for budget in budgets:
         results = [["Task", "Model", "Metric", "Mean", tables.CI_T, "Seeds"]]
-        claims = [["Task", "Claim", "Ours", "Verdict"]]
         for summary in (s for s in summaries if s.section.budget == budget):
             s = summary.section
             for row in summary.rows:
@@ -146,32 +151,29 @@ def headline(summaries: list[Summary]) -> str:
                 if model not in shown:  # a model with no usable run (skipped task, all diverged) still gets a line
                     shown.add(model)
                     results.append([s.task, model, s.metric, "n/a", f"no usable run ({why})", "0"])
-            for c in summary.claims:
-                if c.verdict != "context":
-                    claims.append([s.task, c.claim["id"], c.ours or "n/a", c.verdict])
         text += f"\n#### Budget `{budget}`\n\nFinal held-out metric per model (mean over seeds; 95% t CI across seeds):\n\n"
         text += tables.to_markdown((results[0], results[1:]))
-        if len(claims) > 1:
-            text += f"\nPublished claims at budget `{budget}`:\n\n" + tables.to_markdown((claims[0], claims[1:]))
     return text
 
 
 def families_markdown(summaries: list[Summary]) -> str:
-    """Each budget's ordering claims as one family: raw one-sided p, its floor, and Holm-adjusted p."""
+    """Each budget's verdict-bearing tests as one family: one-sided p, its floor, Holm- and BH-adjusted p."""
     parts = []
-    for budget, members in ordering_families(summaries).items():
-        floors = sorted({tables.fmt(c.p_floor) for _, c, _ in members})
-        held = sum(adjusted <= ALPHA for *_, adjusted in members)
-        parts += [f"Budget {budget}: {len(members)} ordering claims; smallest one-sided p these seeds can reach: "
-                  f"{', '.join(floors)}; {held} of {len(members)} stay at p ≤ {ALPHA} after Holm's adjustment "
-                  f"over the family.\n",
-                  tables.to_markdown((["Task", "Claim", "One-sided p", "Smallest attainable p", "Holm-adjusted p",
-                                       "Verdict"],
-                                      [[task, c.claim["id"], tables.fmt(c.p) + (" (on the floor)" if c.p <= c.p_floor
-                                                                                else ""),
-                                        tables.fmt(c.p_floor), tables.fmt(adjusted), c.verdict]
-                                       for task, c, adjusted in members]))]
-    return "## Ordering claims per budget (one family each, Holm)\n\n" + "\n".join(parts) if parts else ""
+    for budget, members in families(summaries).items():
+        floors = sorted({tables.fmt(c.p_floor) for _, c in members})
+        held = sum(c.verdict in ("reproduced", "contradicted") and c.holm <= ALPHA for _, c in members)
+        found = sum(c.verdict in ("reproduced", "contradicted") for _, c in members)
+        parts += [f"Budget {budget}: {len(members)} verdict-bearing tests; smallest one-sided p these seeds can "
+                  f"reach: {', '.join(floors)}; {held} of the {found} reproduced or contradicted claims stay at "
+                  f"p ≤ {ALPHA} after Holm's adjustment over the family.\n",
+                  tables.to_markdown((["Task", "Claim", "Test", "One-sided p (claimed direction)",
+                                       "One-sided p (opposite)", "Smallest attainable p", "Holm / BH (verdict's "
+                                       "direction)", "Verdict"],
+                                      [[task, c.claim["id"], c.test, tables.fmt(c.p), tables.fmt(c.p_opposite),
+                                        tables.fmt(c.p_floor), tables.family_text(c, ALPHA), c.verdict]
+                                       for task, c in members]))]
+    return "## Every verdict-bearing test per budget (one family each: Holm, Benjamini-Hochberg)\n\n" + \
+        "\n".join(parts) if parts else ""
 
 
 def problems_markdown(loaded: Loaded) -> str:
@@ -230,28 +232,33 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
     for path, why in loaded.invalid:
         print(f"[report] skipped {path}: {why}", file=sys.stderr)
     published = load_published(published_path)
+    register = deviations.load_deviations(published=published) if published_path == PUBLISHED else \
+        deviations.load_deviations()
+    register = [d for d in register if any(t in published for t in d["tasks"])]
     sections = build_sections(loaded.records, published)
     for section in sections:
         section.budget_label = labels.budget_label(section)
     summaries = sorted((summarise(sec, published.get(sec.task, {})) for sec in sections), key=_budget_key)
+    for summary in summaries:
+        judge_all(summary)
+    tested = families_markdown(summaries)  # sets every claim's Holm / BH before anything renders it
     by_task: dict[str, list[Summary]] = defaultdict(list)
     written: set[Path] = set()
     body = []
     for summary in summaries:
-        judge_all(summary)
         by_task[summary.section.task].append(summary)
-        body.append(section_markdown(summary, _figures(summary, out, written), out))
+        body.append(section_markdown(summary, _figures(summary, out, written), out, register))
     for task, group in by_task.items():
         written.update(write_task_tables(task, group, out / "tables"))
     across = aggregate_markdown(summaries, out, written)
-    text = headline(summaries)
+    text = headline(summaries, loaded.records, register)
     perf = out / "perf.md"
-    report = ["# Results\n", HOW_TO_READ, "## Headline\n", text, families_markdown(summaries), across,
+    report = ["# Results\n", text, "## How to read this report\n", HOW_TO_READ, tested, across,
               "## Tasks\n", *body,
               missing_cells(loaded.records, experiment), problems_markdown(loaded),
               "## Performance\n\n" + perf.read_text() if perf.exists() else ""]
     if not summaries:
-        report.insert(3, f"No run records found in {', '.join(dirs)}.\n")
+        report.insert(1, f"No run records found in {', '.join(dirs)}.\n")
     atomic_write_text(out / "REPORT.md", "\n".join(p for p in report if p).rstrip("\n") + "\n")
     remove_stale(out, written)
     return text

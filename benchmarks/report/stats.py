@@ -7,12 +7,12 @@
 - ``wilson_pooled``: Wilson CI of an accuracy pooled over every test episode of every seed.
 - ``convergence_episode`` + ``kaplan_meier``: first episode at which the smoothed training metric meets a
   criterion, right-censored at the budget; Kaplan-Meier median with a CI; ``logrank``; ``median_ratio``.
-- ``mann_whitney`` and ``prob_improvement``: pairwise comparison of final metrics; ``smallest_p`` (the floor
-  of the exact one-sided test for given seed counts) and ``holm`` (Holm's step-down adjustment of a family).
+- ``prob_improvement``: rliable's probability of improvement between two arms' final metrics.
+- The rank and sign tests (exact Mann-Whitney, exact Wilcoxon signed-rank, sign tests, Holm, Benjamini-Hochberg)
+  live in ``benchmarks.report.exact`` and are re-exported here.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -21,8 +21,10 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from benchmarks.report.exact import (benjamini_hochberg, holm, mann_whitney, paired_floor,  # noqa: F401
+                                     sign_test_at_least, sign_test_at_most, signed_rank, unpaired_floor)
+
 LEVEL = 0.95
-EXACT_SPLITS = 100_000  # Mann-Whitney: enumerate every split of the pooled sample up to this many
 # Below 5 seeds a bootstrap of the mean cannot reach beyond the seeds' own range and covers far less than its
 # nominal 95% (3 seeds: 27 resamples, 10 distinct means); the t interval is the honest one there.
 MIN_BOOTSTRAP_SEEDS = 5
@@ -216,58 +218,6 @@ def _u_statistic(x: np.ndarray, y: np.ndarray) -> float:
     """U of x: pairs with x > y plus half the ties."""
     diff = x[:, None] - y[None, :]
     return float((diff > 0).sum() + 0.5 * (diff == 0).sum())
-
-
-def _exact_u_distribution(pooled: np.ndarray, n_x: int) -> np.ndarray:
-    """U of the first group for every way of choosing ``n_x`` of the pooled values: (C(N, n_x),)."""
-    chosen = np.array(list(itertools.combinations(range(pooled.size), n_x)))  # (K, n_x)
-    mask = np.zeros((len(chosen), pooled.size))
-    mask[np.arange(len(chosen))[:, None], chosen] = 1.0  # (K, N)
-    wins = (pooled[:, None] > pooled[None, :]) + 0.5 * (pooled[:, None] == pooled[None, :])  # (N, N)
-    return np.einsum("ki,ij,kj->k", mask, wins, 1.0 - mask)
-
-
-def mann_whitney(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided") -> float:
-    """Mann-Whitney U p-value. Exact (every split of the pooled sample enumerated, ties counted exactly) up
-    to EXACT_SPLITS splits, else scipy's normal approximation with tie correction. ``alternative`` = "less"
-    tests x stochastically smaller than y; two-sided = 2 x the smaller one-sided p, capped at 1 (as scipy).
-    NaN when either sample is empty."""
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if not a.size or not b.size:
-        return math.nan
-    if math.comb(a.size + b.size, a.size) > EXACT_SPLITS:
-        return float(stats.mannwhitneyu(a, b, alternative=alternative, method="asymptotic").pvalue)
-    null = _exact_u_distribution(np.concatenate([a, b]), a.size)
-    observed = _u_statistic(a, b)
-    less, greater = float(np.mean(null <= observed)), float(np.mean(null >= observed))
-    return {"less": less, "greater": greater, "two-sided": min(1.0, 2 * min(less, greater))}[alternative]
-
-
-def smallest_p(n_x: int, n_y: int) -> float:
-    """The smallest one-sided p the exact Mann-Whitney test can give with these sample sizes (no ties):
-    one split of the pooled sample out of C(n_x + n_y, n_x)."""
-    return 1 / math.comb(n_x + n_y, n_x) if n_x and n_y else math.nan
-
-
-def sign_test_at_least(k: int, n: int) -> float:
-    """One-sided sign test: P(at least k of n runs on the claimed side) when each is there with probability 1/2."""
-    return float(stats.binom.sf(k - 1, n, 0.5))
-
-
-def sign_test_at_most(k: int, n: int) -> float:
-    """One-sided sign test: P(at most k of n runs on the claimed side) when each is there with probability 1/2."""
-    return float(stats.binom.cdf(k, n, 0.5))
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values of a family (same order as given): the i-th smallest p times
-    (m - i + 1), made non-decreasing, capped at 1. Controls the family-wise error rate at any alpha."""
-    p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    scaled = np.minimum(1.0, np.maximum.accumulate(p[order] * (p.size - np.arange(p.size))))
-    adjusted = np.empty_like(p)
-    adjusted[order] = scaled
-    return [float(v) for v in adjusted]
 
 
 def prob_improvement(x: Sequence[float], y: Sequence[float], lower_is_better: bool) -> float:

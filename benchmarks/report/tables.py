@@ -56,10 +56,38 @@ def main_table(summary: Any) -> Table:
     return headers, rows
 
 
+def verdict_text(c: Any) -> str:
+    """A claim's verdict with its reason and, when its seeds cannot decide, what they lean towards."""
+    text = c.verdict + (f" ({c.why})" if c.why else "")
+    return text + (f"; indication only: {c.indication}" if c.indication else "")
+
+
+def test_text(c: Any) -> str:
+    """The primary test with its one-sided p in the claimed direction (opposite direction when contradicted) and the
+    smallest p the seeds can reach."""
+    if not c.test:
+        return "n/a"
+    if math.isnan(c.p):
+        return c.test
+    p = c.p_opposite if c.verdict == "contradicted" else c.p
+    side = "opposite direction" if c.verdict == "contradicted" else "claimed direction"
+    return f"{c.test}: p = {fmt(p)} ({side}; smallest attainable {fmt(c.p_floor)})"
+
+
+def family_text(c: Any, alpha: float = 0.05) -> str:
+    if math.isnan(c.holm):
+        return "n/a"
+    if c.verdict in ("reproduced", "contradicted"):
+        keeps = lambda q: "survives" if q <= alpha else "does not survive"  # noqa: E731
+        return f"Holm {fmt(c.holm)} ({keeps(c.holm)}); BH {fmt(c.bh)} ({keeps(c.bh)})"
+    return f"Holm {fmt(c.holm)}; BH {fmt(c.bh)}"
+
+
 def claims_table(summary: Any) -> Table:
-    headers = ["Claim", "Published (± meaning)", "Ours", "Verdict", "Rule"]
-    rows = [[c.claim["id"], c.published, c.ours or "n/a", c.verdict + (f" ({c.why})" if c.why else ""), c.rule]
-            for c in summary.claims]
+    headers = ["Claim", "Published (± meaning; margin)", "Ours", "Verdict", "Primary test", "Across the budget's "
+               "tests (adjusted p)", "Beside", "What would decide it", "Rule"]
+    rows = [[c.claim["id"], c.published, c.ours or "n/a", verdict_text(c), test_text(c), family_text(c),
+             c.beside or "", c.decide or "", c.rule] for c in summary.claims]
     return headers, rows
 
 

@@ -1,0 +1,130 @@
+"""What would decide an inconclusive claim: how many seeds (or runs) per arm its own test needs to decide it with
+80% power, estimated by resampling the observed per-seed values with replacement at each candidate size.
+
+This takes the observed effect as the true one (the usual caveat of a post-hoc power estimate): it says whether
+more seeds are a plausible answer, not that they would surely decide. "no practical n" means that even
+``MAX_N`` seeds per arm would decide the claim in fewer than 80% of resamples, i.e. the observed effect is near
+zero and a longer horizon (or another design), not more seeds, is the answer. Each estimate uses its own seeded
+stream, so the report stays byte-identical. Below ``EXACT_UP_TO`` per arm the exact tests of
+``benchmarks.report.exact`` decide each resample; above, their normal approximations (vectorised over resamples).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+from benchmarks.report import exact
+from benchmarks.report.verdicts import ALPHA
+
+GRID = (4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200)
+MAX_N = GRID[-1]
+RESAMPLES = 400
+POWER = 0.8
+EXACT_UP_TO = 12
+
+Decides = Callable[[np.random.Generator, int], np.ndarray]  # (rng, n) -> (RESAMPLES,) bool: the test decides
+
+
+def needed(decides: Decides, current: int, rng: np.random.Generator) -> int | None:
+    """The smallest grid size above ``current`` at which ``decides`` succeeds in >= POWER of the resamples."""
+    for n in GRID:
+        if n > current and float(np.mean(decides(rng, n))) >= POWER:
+            return n
+    return None
+
+
+def _draw(values: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    return values[rng.integers(0, values.size, (RESAMPLES, n))]
+
+
+def _signed_rank_p(d: np.ndarray) -> np.ndarray:
+    """One-sided p (differences tend to be positive) per row of d (RESAMPLES, n)."""
+    if d.shape[1] <= EXACT_UP_TO or not np.all(d != 0):
+        return np.array([exact.signed_rank(row, np.zeros_like(row), "greater") for row in d])
+    ranks = sps.rankdata(np.abs(d), axis=1)
+    w_plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
+    n = d.shape[1]
+    ties = np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
+    sd = np.sqrt(n * (n + 1) * (2 * n + 1) / 24 - ties / 48)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sps.norm.sf((w_plus - n * (n + 1) / 4) / sd)
+
+
+def _rank_sum_p(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One-sided Mann-Whitney p (x tends to be larger than y) per row of x, y (RESAMPLES, n)."""
+    n = x.shape[1]
+    if n <= EXACT_UP_TO:
+        return np.array([exact.mann_whitney(a, b, "greater") for a, b in zip(x, y)])
+    pooled = np.concatenate([x, y], axis=1)
+    ranks = sps.rankdata(pooled, axis=1)
+    u = ranks[:, :n].sum(axis=1) - n * (n + 1) / 2
+    big_n = 2 * n
+    ties = np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
+    sd = np.sqrt(n * n / 12 * ((big_n + 1) - ties / (big_n * (big_n - 1))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sps.norm.sf((u - n * n / 2) / sd)
+
+
+def order_seeds(better: Sequence[float], worse: Sequence[float], lower_is_better: bool, paired: bool,
+                rng: np.random.Generator) -> int | None:
+    """Seeds per arm for the ordering test (paired: per-seed differences resampled together) to decide in the
+    observed direction with 80% power."""
+    b, w = np.asarray(better, dtype=float), np.asarray(worse, dtype=float)
+    sign = -1.0 if lower_is_better else 1.0  # positive = the claimed direction
+    if paired:
+        d = sign * (b - w)
+        if not np.any(d) or np.median(d) == 0:
+            return None
+        direction = 1.0 if np.median(d) > 0 else -1.0
+        return needed(lambda g, n: _signed_rank_p(direction * _draw(d, g, n)) <= ALPHA, b.size, rng)
+    shift = np.median(sign * b[:, None] - sign * w[None, :])
+    if shift == 0:
+        return None
+    high, low = (sign * b, sign * w) if shift > 0 else (sign * w, sign * b)
+    return needed(lambda g, n: _rank_sum_p(_draw(high, g, n), _draw(low, g, n)) <= ALPHA, min(b.size, w.size), rng)
+
+
+def converge_runs(times: Sequence[float], reached: Sequence[bool], limit: float,
+                  rng: np.random.Generator) -> int | None:
+    """Runs for the sign test of "the median run converges by ``limit``" to decide in the observed direction."""
+    hit = np.array([r and t <= limit for t, r in zip(times, reached)], dtype=float)
+    if not hit.size or hit.mean() == 0.5:
+        return None
+    toward = hit if hit.mean() > 0.5 else 1.0 - hit
+
+    def decides(g: np.random.Generator, n: int) -> np.ndarray:
+        k = _draw(toward, g, n).sum(axis=1).astype(int)
+        return sps.binom.sf(k - 1, n, 0.5) <= ALPHA
+    return needed(decides, hit.size, rng)
+
+
+def value_seeds(values: Sequence[float], low: float, high: float, estimate: str,
+                rng: np.random.Generator) -> int | None:
+    """Seeds for the equivalence test of a median or mean (``estimate``) to decide (inside the margin when the
+    observed estimate is inside, outside it otherwise)."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return None
+    centre = float(np.median(x) if estimate == "median" else x.mean())
+    inside = low <= centre <= high
+
+    def decides(g: np.random.Generator, n: int) -> np.ndarray:
+        s = _draw(x, g, n)
+        if estimate == "median":
+            tail = lambda k: sps.binom.sf(k - 1, n, 0.5)  # noqa: E731
+            p_in = np.maximum(tail((s > low).sum(axis=1)), tail((s < high).sum(axis=1)))
+            p_out = np.minimum(tail((s < low).sum(axis=1)), tail((s > high).sum(axis=1)))
+        else:
+            mean, se = s.mean(axis=1), s.std(axis=1, ddof=1) / math.sqrt(n)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p_in = np.maximum(sps.t.sf((mean - low) / se, n - 1), sps.t.cdf((mean - high) / se, n - 1))
+                p_out = np.minimum(sps.t.cdf((mean - low) / se, n - 1), sps.t.sf((mean - high) / se, n - 1))
+        return (p_in if inside else p_out) <= ALPHA
+    return needed(decides, x.size, rng)
+
+
+def text(n: int | None, unit: str = "seeds per arm") -> str:
+    return f"~{n} {unit} for 80% power" if n else f"no practical n (even {MAX_N} {unit} < 80% power)"
