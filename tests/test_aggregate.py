@@ -47,15 +47,18 @@ def test_probability_of_improvement_per_task_and_mean_over_tasks():
     assert 0 <= a.low < a.p < a.high <= 1
     # 2 seeds (task_b) and a mean that includes them: no bootstrap interval below 5 seeds per arm
     assert math.isnan(by_task["task_b"].low) and math.isnan(mean.low) and math.isnan(mean.high)
+    # the arms share seeds 0-4: the primary p is the paired signed-rank test, Mann-Whitney beside it
+    assert a.test == "signed-rank" and a.p_value == pytest.approx(1 / 32)  # plastic lower in 5 of 5 seeds
     assert scipy.stats.mannwhitneyu(a_plastic, a_rnn, alternative="less", method="exact").pvalue \
-        == pytest.approx(a.p_value)
+        == pytest.approx(a.mw_p)
 
 
 def test_direction_follows_the_metric_and_the_table_renders():
     higher = aggregate.comparisons(summaries({("t", "duan_rnn_hebbian"): [0.9, 0.8, 0.7],
                                               ("t", "duan_rnn_nonplastic"): [0.1, 0.2, 0.3]}, lower=False))
-    assert [c.p for c in higher] == [1.0] and higher[0].p_value == pytest.approx(1 / 20)
+    assert [c.p for c in higher] == [1.0] and higher[0].p_value == pytest.approx(1 / 8)  # 3 pairs: floor 1/8
+    assert higher[0].mw_p == pytest.approx(1 / 20)
     headers, rows = aggregate.table(higher)
     assert rows == [["quick", "t", "duan_rnn_hebbian", "duan_rnn_nonplastic", "1",
-                     "undefined (not computed below 5 seeds per arm)", "0.05", "3 x 3"]]
+                     "undefined (not computed below 5 seeds per arm)", "0.125 (signed-rank)", "0.05", "3 x 3"]]
     assert aggregate.to_csv(higher).splitlines()[1].startswith("quick,t,duan_rnn_hebbian,duan_rnn_nonplastic,1.0,")

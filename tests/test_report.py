@@ -9,11 +9,11 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.harness.records import RunRecord, config_hash, write_record
 from benchmarks.report import folders, main as report
@@ -137,16 +137,22 @@ def test_verdicts_follow_their_rules(tmp_path):
     assert verdicts == {
         # KM median 400 <= 500, but 3 of 3 runs by episode 500 gives sign-test p = 1/8: 3 runs cannot decide
         ("binary_patterns_50", "plastic_converges"): "inconclusive",
-        ("binary_patterns_50", "plastic_beats_rnn"): "reproduced",  # 3 vs 3 separated: one-sided p = 1/20
-        ("binary_patterns_50", "plastic_beats_lstm"): "inconclusive",  # 3 vs 2: smallest p = 1/10
+        # seeds 0-2 of both arms, paired: 3 of 3 better gives the paired floor 1/8, an indication only
+        ("binary_patterns_50", "plastic_beats_rnn"): "inconclusive",
+        ("binary_patterns_50", "plastic_beats_lstm"): "inconclusive",  # 3 vs 2 seeds, unpaired: smallest p = 1/10
         # rnn censored at 1000: even the least favourable ratio, 1000 / 500 (plastic's CI high end), reaches 2
         ("binary_patterns_50", "speedup_vs_rnn"): "reproduced",
         ("binary_patterns_50", "rnn_plateau"): "not comparable",  # published at budget paper only
-        # pooled Wilson of 294/300: estimate 0.98 inside 0.983 +- 0.0081, but the interval is 2.1x as wide
+        # pooled 294/300 against 0.983 +- 0.01: even a perfect result over 300 test episodes cannot decide
         ("omniglot", "icml"): "inconclusive",
         ("omniglot", "above_chance"): "reproduced",
         ("omniglot", "maml"): "context",
     }
+    claims = {c.claim["id"]: c for c in summaries[("binary_patterns_50", "quick")].claims}
+    assert claims["plastic_beats_rnn"].indication == "3/3 seeds in the claimed direction"
+    assert claims["plastic_beats_rnn"].test.startswith("exact Wilcoxon signed-rank, 3 pairs")
+    assert claims["plastic_beats_lstm"].beside.startswith("unpaired: the arms ran different seeds")
+    assert "can decide" in next(c for c in summaries[("omniglot", "quick")].claims if c.claim["id"] == "icml").why
     plastic = summaries[("binary_patterns_50", "quick")].rows[0]
     assert plastic.conv_times == [300.0, 400.0, 500.0] and plastic.survival.median == 400.0
     lstm = next(r for r in summaries[("binary_patterns_50", "quick")].rows if r.cell.model == "lstm")
@@ -159,7 +165,11 @@ def test_real_published_yaml_covers_both_papers():
     assert {"binary_patterns", "binary_patterns_paper", "binary_patterns_50", "image_memory", "omniglot", "maze",
             "cue_reward", "seq_reproduction", "regression"} <= set(published)
     icml = next(c for c in published["omniglot"]["claims"] if c["id"] == "icml")
-    assert (icml["value"], icml["pm"], icml["ci"]) == (0.983, 0.0081, "wilson")
+    assert (icml["value"], icml["pm"], icml["estimate"], icml["margin"]) == (0.983, 0.0081, "wilson", 0.01)
+    for task, spec in published.items():
+        for claim in spec["claims"]:
+            assert claim["rule"] != "equivalence" or claim["margin_reason"], (task, claim["id"])
+            assert claim["rule"] != "converges_within" or "window_range" in spec["convergence"], (task, claim["id"])
 
 
 def test_every_experiment_grid_task_has_published_claims():
@@ -290,6 +300,31 @@ def test_a_claim_is_judged_only_at_its_budgets_and_the_headline_sets_budgets_sid
     assert text.index("#### Budget `overnight`") < text.index("#### Budget `quick`")
 
 
+def test_a_convergence_verdict_that_flips_with_the_window_reads_sensitive(tmp_path):
+    """Every run's error drops to 0 at episode 460: a 20-episode window crosses by 500 (5 of 5: reproduced), the
+    fixed 100-episode window only at 560 (0 of 5: contradicted). The claim reads "sensitive to window", in the
+    task section and in the summary."""
+    spec = tmp_path / "published.yaml"
+    spec.write_text("binary_patterns_50:\n  metric: bit_error\n  lower_is_better: true\n"
+                    "  convergence: {metric: bit_error, below: 0.01, window: 100, window_range: [20, 100]}\n"
+                    "  claims:\n"
+                    "    - {id: conv, rule: converges_within, model: plastic, episodes: 500, budgets: any,"
+                    " text: plastic converges within 500, pm_meaning: q}\n")
+    for seed in range(5):
+        write_record(tmp_path / "runs", make_record("binary_patterns_50", "plastic", seed, 0.0, curve(0.3, 0.0, 450),
+                                                    budget="overnight"))
+    published = load_published(spec)
+    section = build_sections(load_dirs([str(tmp_path / "runs")]).records, published)[0]
+    summary = summarise(section, published[section.task])
+    judge_all(summary)
+    conv = summary.claims[0]
+    assert conv.verdict == "sensitive" and conv.why.startswith("to window:")
+    assert "window 20 → reproduced, 100 → contradicted" in conv.sensitivity
+    assert "not more runs" in conv.decide
+    text = report.generate([str(tmp_path / "runs")], tmp_path / "out", spec)
+    assert "sensitive to window" in text
+
+
 def test_claims_left_for_the_paper_budget():
     """scripts/paper_compute.py lists exactly the claims a budget cannot decide; at overnight, only those whose
     horizon needs the papers' episode counts (README, "Budgets")."""
@@ -305,3 +340,39 @@ def test_claims_left_for_the_paper_budget():
     quick = {(task, claim["id"]) for task, claim in module.claims_beyond("quick")}
     assert overnight < quick and ("binary_patterns", "plastic_converges") in quick
     assert ("image_memory", "free_beats_shared") in quick and not module.claims_beyond("paper")
+
+
+def test_the_deviations_register_loads_and_names_a_bad_entry(tmp_path):
+    from benchmarks.report import deviations
+
+    published = load_published(PUBLISHED)
+    register = deviations.load_deviations(published=published)
+    assert {"omniglot_eta_start", "maze_learning_rate", "binary_convergence_smoothing"} <= {d["id"] for d in register}
+    assert [d["id"] for d in deviations.touching(register, "omniglot", "v1", "paper")] == ["omniglot_eta_start",
+                                                                                        "omniglot_init",
+                                                                                        "omniglot_evaluation_fixes"]
+    bad = tmp_path / "deviations.yaml"
+    entry = {k: "x" for k in deviations.FIELDS} | {"tasks": ["omniglot"], "budgets": "any"}
+    for change, message in (({"budgets": ["nightly"]}, r"\(x\)\.budgets names unknown budget"),
+                            ({"tasks": ["nope"]}, r"\(x\)\.tasks names \['nope'\]"),
+                            ({"claims": ["nope"]}, r"\(x\)\.claims names \['nope'\]")):
+        bad.write_text(yaml.safe_dump([entry | change]))
+        with pytest.raises(ValueError, match=message):
+            deviations.load_deviations(bad, published)
+    bad.write_text(yaml.safe_dump([{k: v for k, v in entry.items() if k != "effect"}]))
+    with pytest.raises(ValueError, match=r"\[0\] \(x\) lacks \['effect'\]"):
+        deviations.load_deviations(bad, published)
+
+
+@pytest.mark.parametrize("claim, message", [
+    ("{id: v, rule: equivalence, model: m, value: 1, margin: 0.1, margin_reason: r, estimate: mode}", "estimate='mode'"),
+    ("{id: v, rule: equivalence, model: m, value: 1, margin: -1, margin_reason: r, estimate: mean}", "margin=-1"),
+    ("{id: v, rule: equivalence, model: m, value: 1, margin: 1, estimate: mean}", "lacks \\['margin_reason'\\]"),
+    ("{id: v, rule: converges_within, model: m, episodes: 300, episodes_range: [200, 250]}", "must be a list holding"),
+])
+def test_bad_value_and_convergence_claims_name_the_key(tmp_path, claim, message):
+    spec = tmp_path / "published.yaml"
+    spec.write_text(f"t:\n  metric: m\n  lower_is_better: true\n  claims:\n    - {claim[:-1]}, text: t, "
+                    "pm_meaning: q, budgets: any}\n")
+    with pytest.raises(ValueError, match=message):
+        load_published(spec)

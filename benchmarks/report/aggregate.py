@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks.harness.seeding import numpy_generator
 from benchmarks.report import stats
+from benchmarks.report.published import paired_values
 from benchmarks.report.summary import Row, Summary
 from benchmarks.report.tables import fmt, fmt_interval
 
@@ -48,7 +49,9 @@ class Comparison:
     low: float
     high: float
     seeds: str  # "n_arm x n_peer", or the number of tasks for ALL_TASKS
-    p_value: float  # one-sided exact Mann-Whitney p (arm better than peer); NaN for ALL_TASKS
+    p_value: float  # one-sided exact p (arm better than peer), paired when the arms share seeds; NaN for ALL_TASKS
+    test: str = ""  # "signed-rank" (paired by seed) or "Mann-Whitney"
+    mw_p: float = math.nan  # one-sided exact Mann-Whitney p, shown beside the paired one
 
 
 def _single_rows(summary: Summary) -> dict[str, Row]:
@@ -70,15 +73,21 @@ def _resampled(pairs: Sequence[tuple[np.ndarray, np.ndarray, bool]], rng: np.ran
 
 
 def _comparison(budget: str, task: str, arm: str, other: str, pairs: list[tuple[np.ndarray, np.ndarray, bool]],
-                seeds: str) -> Comparison:
+                seeds: str, paired: tuple[list[float], list[float]] | None = None) -> Comparison:
     p = float(np.mean([stats.prob_improvement(x, y, lower) for x, y, lower in pairs]))
     low = high = math.nan  # a bootstrap over fewer seeds cannot reach beyond them (stats.MIN_BOOTSTRAP_SEEDS)
     if min(min(x.size, y.size) for x, y, _ in pairs) >= stats.MIN_BOOTSTRAP_SEEDS:
         draws = _resampled(pairs, numpy_generator("aggregate", budget, task, arm))
         low, high = np.percentile(draws, [2.5, 97.5])
+    if len(pairs) > 1:
+        return Comparison(budget, task, arm, other, p, float(low), float(high), seeds, math.nan)
     x, y, lower = pairs[0]
-    p_value = stats.mann_whitney(x, y, "less" if lower else "greater") if len(pairs) == 1 else math.nan
-    return Comparison(budget, task, arm, other, p, float(low), float(high), seeds, p_value)
+    side = "less" if lower else "greater"
+    mw = stats.mann_whitney(x, y, side)
+    if paired:
+        return Comparison(budget, task, arm, other, p, float(low), float(high), seeds,
+                          stats.signed_rank(paired[0], paired[1], side), "signed-rank", mw)
+    return Comparison(budget, task, arm, other, p, float(low), float(high), seeds, mw, "Mann-Whitney", mw)
 
 
 def comparisons(summaries: list[Summary]) -> list[Comparison]:
@@ -93,7 +102,9 @@ def comparisons(summaries: list[Summary]) -> list[Comparison]:
             if other not in rows:
                 continue
             pair = (np.asarray(row.values), np.asarray(rows[other].values), s.lower_is_better)
-            out.append(_comparison(s.budget, s.task, model, other, [pair], f"{pair[0].size} x {pair[1].size}"))
+            pa, pb, unpaired = paired_values(row, rows[other])
+            out.append(_comparison(s.budget, s.task, model, other, [pair], f"{pair[0].size} x {pair[1].size}",
+                                   None if unpaired else (pa, pb)))
             by_arm[(s.budget, model, other)].append(pair)
     for (budget, arm, other), pairs in sorted(by_arm.items()):
         if len(pairs) > 1:
@@ -103,9 +114,9 @@ def comparisons(summaries: list[Summary]) -> list[Comparison]:
 
 def table(items: list[Comparison]) -> tuple[list[str], list[list[str]]]:
     headers = ["Budget", "Task", "Plastic arm", "Non-plastic peer", "P(arm better)", "95% bootstrap CI",
-               "one-sided exact Mann-Whitney p", "Seeds"]
+               "one-sided exact p (test)", "one-sided exact Mann-Whitney p", "Seeds"]
     rows = [[c.budget, c.task, c.arm, c.peer, fmt(c.p), _interval_text(c),
-             fmt(c.p_value), c.seeds] for c in items]
+             f"{fmt(c.p_value)} ({c.test})" if c.test else "n/a", fmt(c.mw_p), c.seeds] for c in items]
     return headers, rows
 
 
@@ -119,10 +130,11 @@ def to_csv(items: list[Comparison]) -> str:
     """Every comparison at full precision (repr)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["budget", "task", "arm", "peer", "p_improvement", "ci_low", "ci_high", "mann_whitney_p", "seeds"])
+    writer.writerow(["budget", "task", "arm", "peer", "p_improvement", "ci_low", "ci_high", "p_value", "test",
+                     "mann_whitney_p", "seeds"])
     for c in items:
         writer.writerow([c.budget, c.task, c.arm, c.peer, repr(c.p), repr(c.low), repr(c.high), repr(c.p_value),
-                         c.seeds])
+                         c.test, repr(c.mw_p), c.seeds])
     return out.getvalue()
 
 
@@ -133,8 +145,10 @@ EXPLAINED = (
     f"percentile bootstrap ({RESAMPLES} resamples of each arm's seeds; for the mean over tasks, resampled within "
     f"each task), computed only when every arm has at least {stats.MIN_BOOTSTRAP_SEEDS} seeds: over fewer seeds "
     "a bootstrap cannot reach beyond the seeds' own range (with 3 seeds it collapses to [1, 1] when every seed "
-    "of the arm beat every seed of the peer). The exact one-sided Mann-Whitney p says how sure a single task's "
-    "comparison is (with 3 against 3 seeds it cannot go below 0.05).")
+    "of the arm beat every seed of the peer). The exact one-sided p says how sure a single task's comparison is: "
+    "the Wilcoxon signed-rank test on per-seed differences when the two arms share seeds (the same training episodes "
+    "and evaluation pool; with n pairs it cannot go below 1/2^n, 0.125 for 3 seeds), Mann-Whitney otherwise; the "
+    "exact Mann-Whitney p is shown beside it.")
 
 
 def figure(items: list[Comparison], budget: str, stem: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.report.published import check_budgets
+from benchmarks.report.published_spec import check_budgets
 
 DEVIATIONS = Path(__file__).with_name("deviations.yaml")
 FIELDS = ("id", "tasks", "budgets", "paper", "code", "ours", "why", "effect", "source")

@@ -31,7 +31,25 @@ def _verdict(c: ClaimResult) -> str:
     text = c.verdict
     if c.verdict == SENSITIVE:
         text += " " + c.why.split(":")[0]
-    return text + (f" (indication only: {c.indication})" if c.indication else "")
+    return text + (f" (indication: {c.indication})" if c.indication else "")
+
+
+def side_by_side(items: list[tuple[str, str, ClaimResult]], budgets: list[str]) -> tables.Table:
+    """One row per claim, its verdict at each budget (longest first); — where no records of the budget. A budget
+    whose seeds cannot decide any of its ordering claims is headed "indications only"."""
+    verdicts: dict[tuple[str, str], dict[str, str]] = {}
+    texts: dict[tuple[str, str], str] = {}
+    for budget, task, c in items:
+        verdicts.setdefault((task, c.claim["id"]), {})[budget] = _verdict(c)
+        texts[(task, c.claim["id"])] = c.claim["text"]
+    heads = []
+    for budget in budgets:
+        orders = [c for b, _, c in items if b == budget and c.claim["rule"] == "order" and c.verdict not in UNJUDGED]
+        weak = bool(orders) and all(c.p_floor > ALPHA for c in orders)
+        heads.append(f"{budget} (its seeds cannot reach p ≤ {ALPHA}: indications only)" if weak else budget)
+    return (["Task", "Claim", "Published", *heads],
+            [[task, cid, texts[(task, cid)], *(v.get(b, "—") for b in budgets)]
+             for (task, cid), v in sorted(verdicts.items())])
 
 
 def claims_table(items: list[tuple[str, str, ClaimResult]], register: list[dict[str, Any]]) -> tables.Table:
@@ -59,7 +77,7 @@ def counts_line(items: list[tuple[str, str, ClaimResult]], budgets: list[str]) -
                 bh = sum(c.verdict == verdict and c.bh <= ALPHA for c in mine)
                 parts.append(f"{tally[verdict]} {verdict}, of which {holm} survive Holm and {bh} Benjamini-Hochberg")
         parts += [f"{tally[v]} {v}" for v in ("inconclusive", SENSITIVE, "no data", "not comparable") if tally[v]]
-        indications = sum(bool(c.indication) for c in mine)
+        indications = sum(bool(c.indication) for c in mine if c.verdict == "inconclusive")
         note = (f" ({indications} of the inconclusive ones are indications only: their seeds cannot reach "
                 f"p ≤ {ALPHA})" if indications else "")
         lines.append(f"- `{budget}`: " + "; ".join(parts) + note + ".")
@@ -104,7 +122,9 @@ def summary_markdown(summaries: list[Summary], records: list[tuple[str, RunRecor
              "whether it survives Holm (family-wise) and Benjamini-Hochberg (false discovery) over every "
              "verdict-bearing test of its budget.\n",
              "Verdict counts (sanity checks and literature anchors not counted):\n", counts_line(items, budgets),
-             "Every claim our runs can be set against:\n", tables.to_markdown(claims_table(items, register))]
+             "Verdict on each published claim at each budget (— = no records at that budget):\n",
+             tables.to_markdown(side_by_side(items, budgets)),
+             "Every claim our runs can be set against, with its test:\n", tables.to_markdown(claims_table(items, register))]
     unreached = not_comparable_anywhere(items)
     if unreached:
         parts.append("Not comparable at any budget run so far (they need the paper's protocol): "

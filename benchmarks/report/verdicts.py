@@ -170,7 +170,7 @@ def judge_equivalence(e: Equivalence, low: float, high: float) -> tuple[str, str
     if e.p_outside <= ALPHA:
         return "contradicted", f"one-sided p = {fmt(e.p_outside)} that the value lies outside {margin}"
     if e.floor > ALPHA:
-        return "inconclusive", (f"no result of these seeds can decide: the smallest attainable TOST p is "
+        return "inconclusive", (f"no result of this many seeds (test episodes) can decide: the smallest attainable TOST p is "
                                 f"{fmt(e.floor)} > {ALPHA}")
     return "inconclusive", f"TOST p = {fmt(e.p_inside)}, outside p = {fmt(e.p_outside)}: neither ≤ {ALPHA}"
 
