@@ -4,9 +4,15 @@
                                    [--out-dir DIR] [--update-readme]
                                    [--launcher local|submitit_local|slurm|slurm_cpu] [OVERRIDE ...]
 
-Records go to ``--out-dir`` (default results/runs); the report to results/ for the default folder, else to
-``DIR/report`` (``benchmarks.report``'s default), so a run elsewhere never touches the repository's results.
-README.md's results block is updated only with ``--update-readme`` (``tox -e reproduce`` passes it).
+Records go to a fresh folder, ``outputs/reproduce/<experiment>/<budget>/<date>-<commit>/``, so that the grid is
+trained again and set beside the published records: a re-run agreement table (``agreement.md`` in that folder,
+``benchmarks.report.agreement``) and a summary on the terminal say, cell by cell, whether this machine reproduced
+the published numbers, and whether every verdict comes out the same. A rerun after an interruption resumes the
+newest such folder of the same commit that has not finished (a finished one holds ``.reproduce-complete``);
+otherwise a new folder is started. ``--out-dir DIR`` chooses the folder (its cells that have a record are not
+relaunched). ``--publish`` writes into the committed ``results/runs`` instead (skipping cells that have a record):
+the maintainers' publishing runs (``tox -e overnight``) pass it. The report goes to results/ for results/runs,
+else to ``DIR/report``; README.md's results block is updated only with ``--update-readme``, from results/runs.
 Every run started on this machine ends when this driver ends, even by SIGKILL (``benchmarks.harness.lifeline``).
 
 Each task's cells run as one hydra multirun: on the joblib launcher by default (local processes, one torch
@@ -29,9 +35,11 @@ from benchmarks.harness.config import CONF, Cell, compose_config, resolve_cell
 from benchmarks.harness.errors import UserError, command_errors, writable_dir
 from benchmarks.harness.lifeline import ENV as DRIVER_ENV
 from benchmarks.harness.progress import format_seconds
-from benchmarks.harness.records import current_record, load_record
+from benchmarks.harness.records import current_record, git_commit, load_record
 
-DEFAULT_OUT_DIR = "results/runs"
+DEFAULT_OUT_DIR = "results/runs"  # the published records: written only with --publish
+FRESH_ROOT = Path("outputs") / "reproduce"
+COMPLETE = ".reproduce-complete"  # written into a fresh folder once every cell of its grid has a record
 LAUNCHERS = ("local", "submitit_local", "slurm", "slurm_cpu")
 LOCAL_LAUNCHERS = ("local", "submitit_local")  # cells run on this machine: they watch the driver's pid
 
@@ -136,9 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default=None, help="budget name (default: the experiment's)")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                         help="parallel runs, >= 1 (default: cores)")
-    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR,
-                        help="where records go (default results/runs); the report goes to DIR/report, or to "
-                             "results/ for the default")
+    parser.add_argument("--out-dir", default=None,
+                        help="where records go (default: a fresh folder under outputs/reproduce/, resumed when "
+                             "unfinished); the report goes to DIR/report")
+    parser.add_argument("--publish", action="store_true",
+                        help="write the records into the committed results/runs (skips cells that have a record) "
+                             "and the report into results/; for the maintainers' publishing runs")
     parser.add_argument("--launcher", default="local", choices=LAUNCHERS,
                         help="hydra launcher: local (joblib processes), submitit_local, slurm (GPU), slurm_cpu")
     parser.add_argument("overrides", nargs="*", help="extra hydra overrides for every run (e.g. device=cuda)")
@@ -160,6 +171,43 @@ def job_folder(out_dir: str, task: str) -> list[str]:
     return [f"hydra.sweep.dir={Path(out_dir) / 'hydra' / task}-{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
 
 
+def commit_tag() -> str:
+    commit = git_commit()
+    return commit[:12] + ("-dirty" if commit.endswith("+dirty") else "")
+
+
+def fresh_folder(experiment: str, budget: str, root: Path = FRESH_ROOT) -> Path:
+    """The newest unfinished folder of this commit under root/<experiment>/<budget>/ (an interrupted run resumes
+    there), else a new one named <date>-<commit>[-k]."""
+    base, tag = root / experiment / budget, commit_tag()
+    mine = sorted((p for p in base.glob(f"*-{tag}*") if p.is_dir() and _tag_of(p.name) == tag), key=lambda p: p.name)
+    unfinished = [p for p in mine if not (p / COMPLETE).exists()]
+    if unfinished:
+        return unfinished[-1]
+    name = f"{time.strftime('%Y-%m-%d')}-{tag}"
+    folder, k = base / name, 2
+    while folder.exists():
+        folder, k = base / f"{name}-{k}", k + 1
+    return folder
+
+
+def _tag_of(name: str) -> str:
+    """The commit tag of a folder name <YYYY-MM-DD>-<tag>[-k]."""
+    rest = name[11:]
+    head, _, last = rest.rpartition("-")
+    return head if last.isdigit() and head else rest
+
+
+def out_dir_of(args: argparse.Namespace, budget: str) -> str:
+    if args.publish and args.out_dir is not None:
+        raise UserError("--publish writes results/runs: give it or --out-dir, not both")
+    if args.publish:
+        return DEFAULT_OUT_DIR
+    if args.out_dir is not None:
+        return args.out_dir
+    return str(fresh_folder(args.experiment, budget))
+
+
 def reproduce(args: argparse.Namespace) -> int:
     default_budget, grid = load_grid(args.experiment)
     budget = args.budget or default_budget
@@ -168,14 +216,16 @@ def reproduce(args: argparse.Namespace) -> int:
         if unknown:
             raise UserError(f"--tasks {unknown} are not in experiment {args.experiment!r}: {sorted(grid)}")
         grid = {t: m for t, m in grid.items() if t in args.tasks}
-    cells = plan(grid, budget, args.out_dir, args.overrides)  # every cell's config validated before any training
-    writable_dir(args.out_dir, "--out-dir")
+    out_dir = out_dir_of(args, budget)
+    cells = plan(grid, budget, out_dir, args.overrides)  # every cell's config validated before any training
+    writable_dir(out_dir, "--out-dir")
     if args.update_readme and not args.no_report:  # refused before hours of training, not after
         from benchmarks.report.folders import check_readme_source
-        check_readme_source([args.out_dir], "README.md")
+        check_readme_source([out_dir], "README.md")
     monitor = GridMonitor(cells)
-    print(f"[reproduce] {args.experiment} at budget {budget}: {len(cells)} cells ({monitor.before} already done, "
-          f"not relaunched), {args.jobs} parallel jobs", file=sys.stderr, flush=True)
+    print(f"[reproduce] {args.experiment} at budget {budget} into {out_dir}: {len(cells)} cells, "
+          f"{len(cells) - monitor.before} to train ({monitor.before} already have a record there, not relaunched), "
+          f"{args.jobs} parallel jobs", file=sys.stderr, flush=True)
     monitor.start()
     failed = []
     env = {**os.environ, DRIVER_ENV: str(os.getpid())} if args.launcher in LOCAL_LAUNCHERS else None
@@ -185,7 +235,7 @@ def reproduce(args: argparse.Namespace) -> int:
             launcher += [f"hydra.launcher.n_jobs={args.jobs}", "hydra/hydra_logging=disabled", "progress=false"]
         command = [sys.executable, "-m", "benchmarks.run", "--multirun", *launcher, f"task={task}",
                    f"model={','.join(models)}", f"seed={','.join(map(str, seeds))}", f"budget={budget}",
-                   f"out_dir={args.out_dir}", "skip_existing=true", *job_folder(args.out_dir, task), *args.overrides]
+                   f"out_dir={out_dir}", "skip_existing=true", *job_folder(out_dir, task), *args.overrides]
         if subprocess.run(command, env=env).returncode != 0:
             failed.append(task)
         monitor.poll()
@@ -194,10 +244,15 @@ def reproduce(args: argparse.Namespace) -> int:
     missing = [(c.task, c.model, c.seed) for c in cells if not c.record_path.exists()]
     if missing:
         print(f"[reproduce] {len(missing)} cells have no record: {missing}", file=sys.stderr)
+    elif not args.publish and args.out_dir is None and not args.tasks:
+        (Path(out_dir) / COMPLETE).write_text(f"{len(cells)} cells\n")
     if not args.no_report:
         from benchmarks.report import main as report
-        report.main([args.out_dir, "--experiment", args.experiment,
-                     *(["--update-readme"] if args.update_readme else [])])
+        report.main([out_dir, "--experiment", args.experiment, *(["--update-readme"] if args.update_readme else [])])
+    if Path(out_dir).resolve() != Path(DEFAULT_OUT_DIR).resolve():
+        from benchmarks.report import agreement
+        rows, path = agreement.write(out_dir, DEFAULT_OUT_DIR)
+        agreement.report_to_terminal(rows, path)
     return 1 if failed or missing else 0
 
 

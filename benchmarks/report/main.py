@@ -225,6 +225,19 @@ def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) 
     return header + ("\n".join(lines) if lines else "None: every cell of the grid has a record.") + "\n"
 
 
+def judged_summaries(records: list, published: dict | None = None) -> list[Summary]:
+    """Every (task, budget) table of the records, its claims judged and their Holm / BH set (report order)."""
+    published = load_published(PUBLISHED) if published is None else published
+    sections = build_sections(records, published)
+    for section in sections:
+        section.budget_label = labels.budget_label(section)
+    summaries = sorted((summarise(sec, published.get(sec.task, {})) for sec in sections), key=_budget_key)
+    for summary in summaries:
+        judge_all(summary)
+    families(summaries)
+    return summaries
+
+
 def generate(dirs: list[str], out: Path, published_path: Path, experiment: str | None = None) -> str:
     """Write REPORT.md, tables and figures under ``out``; returns the README headline text."""
     loaded = load_dirs(dirs)
@@ -234,13 +247,8 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
     register = deviations.load_deviations(published=published) if published_path == PUBLISHED else \
         deviations.load_deviations()
     register = [d for d in register if any(t in published for t in d["tasks"])]
-    sections = build_sections(loaded.records, published)
-    for section in sections:
-        section.budget_label = labels.budget_label(section)
-    summaries = sorted((summarise(sec, published.get(sec.task, {})) for sec in sections), key=_budget_key)
-    for summary in summaries:
-        judge_all(summary)
-    tested = families_markdown(summaries)  # sets every claim's Holm / BH before anything renders it
+    summaries = judged_summaries(loaded.records, published)
+    tested = families_markdown(summaries)
     by_task: dict[str, list[Summary]] = defaultdict(list)
     written: set[Path] = set()
     body = []
