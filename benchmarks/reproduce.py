@@ -176,10 +176,10 @@ def commit_tag() -> str:
     return commit[:12] + ("-dirty" if commit.endswith("+dirty") else "")
 
 
-def fresh_folder(experiment: str, budget: str, root: Path = FRESH_ROOT) -> Path:
-    """The newest unfinished folder of this commit under root/<experiment>/<budget>/ (an interrupted run resumes
-    there), else a new one named <date>-<commit>[-k]."""
-    base, tag = root / experiment / budget, commit_tag()
+def fresh_folder(experiment: str, budget: str, root: Path | None = None) -> Path:
+    """The newest unfinished folder of this commit under root/<experiment>/<budget>/ (root: outputs/reproduce; an
+    interrupted run resumes there), else a new one named <date>-<commit>[-k]."""
+    base, tag = (root or FRESH_ROOT) / experiment / budget, commit_tag()
     mine = sorted((p for p in base.glob(f"*-{tag}*") if p.is_dir() and _tag_of(p.name) == tag), key=lambda p: p.name)
     unfinished = [p for p in mine if not (p / COMPLETE).exists()]
     if unfinished:

@@ -166,3 +166,14 @@ def test_power_estimates_more_seeds_for_a_real_effect_and_none_for_no_effect():
     runs = power.converge_runs([250, 260, 280, 290, 310, 320, 330], [True] * 7, 300, np.random.default_rng(0))
     assert runs is None or runs > 7
     assert power.value_seeds([14.0, 15.0, 15.5, 16.0], 12.0, 18.0, "median", np.random.default_rng(0)) == 5
+
+
+def test_the_power_engines_exact_paths_equal_the_exact_tests():
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.3, 1.0, size=(20, 8))
+    d[3, :4] = d[3, 4:]  # tied magnitudes
+    expected = [stats.signed_rank(row, np.zeros_like(row), "greater") for row in d]
+    assert power._signed_rank_p(d) == pytest.approx(expected)
+    x, y = rng.normal(0.5, 1, size=(20, 6)), rng.normal(0, 1, size=(20, 6))
+    x[0, 0] = y[0, 0]  # a tie across arms
+    assert power._rank_sum_p(x, y) == pytest.approx([stats.mann_whitney(a, b, "greater") for a, b in zip(x, y)])

@@ -98,10 +98,10 @@ def compare(fresh: list[tuple[str, RunRecord]], published: list[tuple[str, RunRe
     return sorted(rows, key=lambda a: (a.budget, a.task, a.model, a.seed))
 
 
-def verdicts(dirs: list[str]) -> dict[tuple[str, str, str], str]:
-    """(budget, task, claim id) -> verdict, from the records in ``dirs`` (the report's own judging)."""
+def verdicts(records: list[tuple[str, RunRecord]], budgets: set[str]) -> dict[tuple[str, str, str], str]:
+    """(budget, task, claim id) -> verdict, from the records of ``budgets`` (the report's own judging)."""
     from benchmarks.report.main import judged_summaries
-    summaries = judged_summaries(load_dirs(dirs).records)
+    summaries = judged_summaries([(p, r) for p, r in records if r.budget in budgets])
     return {(s.section.budget, s.section.task, c.claim["id"]): c.verdict for s in summaries for c in s.claims
             if c.verdict != "context"}
 
@@ -136,8 +136,9 @@ def write(fresh_dir: str, published_dir: str, out: Path | None = None) -> tuple[
     published = load_dirs([published_dir]).records if Path(published_dir).is_dir() else []
     rows = compare(fresh, published)
     path = out or Path(fresh_dir) / "agreement.md"
-    atomic_write_text(path, markdown(rows, verdicts([fresh_dir]), verdicts([published_dir]) if published else {},
-                                     fresh_dir, published_dir))
+    budgets = {r.budget for _, r in fresh}
+    atomic_write_text(path, markdown(rows, verdicts(fresh, budgets), verdicts(published, budgets), fresh_dir,
+                                     published_dir))
     return rows, path
 
 

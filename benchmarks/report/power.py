@@ -5,11 +5,13 @@ This takes the observed effect as the true one (the usual caveat of a post-hoc p
 more seeds are a plausible answer, not that they would surely decide. "no practical n" means that even
 ``MAX_N`` seeds per arm would decide the claim in fewer than 80% of resamples, i.e. the observed effect is near
 zero and a longer horizon (or another design), not more seeds, is the answer. Each estimate uses its own seeded
-stream, so the report stays byte-identical. Below ``EXACT_UP_TO`` per arm the exact tests of
-``benchmarks.report.exact`` decide each resample; above, their normal approximations (vectorised over resamples).
+stream, so the report stays byte-identical. Up to ``EXACT_UP_TO`` pairs (``EXACT_SPLITS_UP_TO`` seeds per arm
+unpaired) each resample is decided by the exact test, enumerated for all resamples at once; above, by its normal
+approximation with the tie correction.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, Sequence
 
@@ -23,7 +25,8 @@ GRID = (4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200)
 MAX_N = GRID[-1]
 RESAMPLES = 400
 POWER = 0.8
-EXACT_UP_TO = 12
+EXACT_UP_TO = 12  # signed-rank: 2^12 sign patterns per resample
+EXACT_SPLITS_UP_TO = 7  # Mann-Whitney: C(14, 7) = 3,432 splits per resample
 
 Decides = Callable[[np.random.Generator, int], np.ndarray]  # (rng, n) -> (RESAMPLES,) bool: the test decides
 
@@ -41,12 +44,17 @@ def _draw(values: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _signed_rank_p(d: np.ndarray) -> np.ndarray:
-    """One-sided p (differences tend to be positive) per row of d (RESAMPLES, n)."""
-    if d.shape[1] <= EXACT_UP_TO or not np.all(d != 0):
+    """One-sided p (differences tend to be positive) per row of d (RESAMPLES, n): exact up to EXACT_UP_TO pairs
+    (every sign pattern enumerated against each row's mid-ranks), else the normal approximation with ties."""
+    n = d.shape[1]
+    if not np.all(d != 0):  # zero differences are dropped row by row: the exact test, one row at a time
         return np.array([exact.signed_rank(row, np.zeros_like(row), "greater") for row in d])
     ranks = sps.rankdata(np.abs(d), axis=1)
     w_plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
-    n = d.shape[1]
+    if n <= EXACT_UP_TO:
+        signs = (np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1  # (2^n, n): every sign pattern
+        null = ranks @ signs.T  # (RESAMPLES, 2^n)
+        return np.mean(null >= w_plus[:, None] - 1e-9, axis=1)
     ties = np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
     sd = np.sqrt(n * (n + 1) * (2 * n + 1) / 24 - ties / 48)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -54,13 +62,17 @@ def _signed_rank_p(d: np.ndarray) -> np.ndarray:
 
 
 def _rank_sum_p(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """One-sided Mann-Whitney p (x tends to be larger than y) per row of x, y (RESAMPLES, n)."""
+    """One-sided Mann-Whitney p (x tends to be larger than y) per row of x, y (RESAMPLES, n): exact up to
+    EXACT_SPLITS_UP_TO per arm (every split of the pooled ranks enumerated), else the normal approximation."""
     n = x.shape[1]
-    if n <= EXACT_UP_TO:
-        return np.array([exact.mann_whitney(a, b, "greater") for a, b in zip(x, y)])
-    pooled = np.concatenate([x, y], axis=1)
-    ranks = sps.rankdata(pooled, axis=1)
-    u = ranks[:, :n].sum(axis=1) - n * (n + 1) / 2
+    ranks = sps.rankdata(np.concatenate([x, y], axis=1), axis=1)
+    observed = ranks[:, :n].sum(axis=1)
+    if n <= EXACT_SPLITS_UP_TO:
+        masks = np.zeros((math.comb(2 * n, n), 2 * n))
+        for k, chosen in enumerate(itertools.combinations(range(2 * n), n)):
+            masks[k, list(chosen)] = 1.0
+        return np.mean(ranks @ masks.T >= observed[:, None] - 1e-9, axis=1)
+    u = observed - n * (n + 1) / 2
     big_n = 2 * n
     ties = np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
     sd = np.sqrt(n * n / 12 * ((big_n + 1) - ties / (big_n * (big_n - 1))))
