@@ -19,6 +19,7 @@ import torch
 
 from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, check_md5, extract_tree,
                                      file_digest, find_archives, resolve_data_dir)
+from benchmarks.harness.safe_load import load_data_pickle
 
 TREE = "cifar-10-batches-py"
 TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -62,8 +63,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     silent cast of floats or wider integers), integer labels in 0..9, and a ``batch_label`` (when the copy has
     one) that matches the file's name."""
     try:
-        with open(path, "rb") as handle:
-            entry = pickle.load(handle, encoding="latin1")
+        entry = load_data_pickle(path)  # arrays, lists and dicts only: a planted pickle runs nothing
         raw, raw_labels = entry["data"], np.asarray(entry["labels"])
     except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError) as err:
         raise DataCorrupt(f"{path}: not a CIFAR-10 python batch ({type(err).__name__}: {err})") from err

@@ -4,12 +4,16 @@ A checkpoint holds the model and optimizer states, every random state the run dr
 generator, torch's global generator, Python's ``random`` and numpy's global state, which learn2learn uses), and
 the curves so far. Resuming from it gives exactly the record an uninterrupted run gives (on CPU).
 
+Everything in it is plain data (tensors, numbers, strings, lists, dicts): it is loaded with torch's restricted
+unpickler (``benchmarks.harness.safe_load``), so a file planted at a checkpoint's path cannot run code on resume.
+
 It also holds the run's inputs (``benchmarks.harness.train.run_inputs``): a checkpoint whose config or data digest
 differs from the resuming run's is refused (its half of the training saw other data or settings); one written by
 other code, torch or device is used, and the record's ``extra.resumed`` says what differed.
 """
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmarks.harness.atomic import atomic_torch_save, leftover_temps
+from benchmarks.harness.safe_load import UnsafeFile, load_torch
 
 
 @dataclass
@@ -44,9 +49,9 @@ class Checkpointer:
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_gen: torch.Generator,
              state: TrainState) -> None:
         payload = {
-            "config_hash": self.inputs["config_hash"], "inputs": self.inputs, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "config_hash": self.inputs["config_hash"], "inputs": json.loads(json.dumps(self.inputs, default=str)), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "train_gen": train_gen.get_state(), "torch_rng": torch.get_rng_state(), "py_random": random.getstate(),
-            "np_random": np.random.get_state(), "state": asdict(state),
+            "np_random": _numpy_state_out(), "state": asdict(state),
         }
         atomic_torch_save(payload, self.path)
 
@@ -58,10 +63,13 @@ class Checkpointer:
             return None
         fix = f"delete {self.path} to train this cell from the start"
         try:
-            payload: dict[str, Any] = torch.load(self.path, map_location="cpu", weights_only=False)
+            payload: dict[str, Any] = load_torch(self.path)
+        except UnsafeFile as err:
+            raise ValueError(f"{err}; a checkpoint holds plain data only, so this one was not written by "
+                             f"plasticbench: {fix}") from err
         except Exception as err:  # torch raises many types for truncated or foreign files
-            raise ValueError(f"checkpoint {self.path} is corrupt or not a plasticbench checkpoint ({err}); {fix}") \
-                from err
+            raise ValueError(f"checkpoint {self.path} is corrupt or not a plasticbench checkpoint "
+                             f"({short_reason(err)}); {fix}") from err
         if not isinstance(payload, dict) or payload.get("config_hash") != self.inputs["config_hash"]:
             raise ValueError(f"checkpoint {self.path} belongs to another config; {fix}")
         saved = payload.get("inputs", {"config_hash": payload["config_hash"]})
@@ -77,7 +85,7 @@ class Checkpointer:
         train_gen.set_state(payload["train_gen"])
         torch.set_rng_state(payload["torch_rng"])
         random.setstate(payload["py_random"])
-        np.random.set_state(payload["np_random"])
+        _numpy_state_in(payload["np_random"])
         state = TrainState(**payload["state"])
         self.resumed = {"from_episode": state.seen, "differences": differ}
         return state
@@ -91,3 +99,23 @@ class Checkpointer:
     def clear(self) -> None:
         self.remove_partial_writes()
         self.path.unlink(missing_ok=True)
+
+
+def short_reason(err: Exception) -> str:
+    """torch's load errors are paragraphs of advice; the line that says what is wrong, on one line."""
+    noise = ("Weights only load failed", "Please file", "Check the documentation", "(1)", "(2)", "WeightsUnpickler")
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(noise)]
+    return (useful or lines or [type(err).__name__])[0][:200]
+
+
+def _numpy_state_out() -> dict[str, Any]:
+    """numpy's global state as plain data (a tensor and numbers), so the checkpoint loads without unpickling code."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _numpy_state_in(saved: dict[str, Any]) -> None:
+    np.random.set_state((saved["kind"], saved["keys"].numpy().astype(np.uint32), saved["pos"], saved["has_gauss"],
+                         saved["cached_gaussian"]))
