@@ -2,8 +2,10 @@
 runs its code, and a cache holds what its digest says, or is rebuilt."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,64 @@ def test_an_edited_omniglot_cache_is_rebuilt_not_used(tmp_path, monkeypatch):
     assert torch.equal(again.images, first.images) and again.images.any()
     (cache.parent / (cache.name + ".sha256")).unlink()  # a cache without its digest is not trusted either
     assert torch.equal(omniglot.load_omniglot(src, image_size=31).images, first.images)
+
+
+def _records_with(tmp_path, change: dict, name: str = "odd.json") -> Path:
+    """A folder with one good record and one whose fields were edited by someone else."""
+    from benchmarks.harness.records import write_record
+    from tests.test_report import curve, make_record
+    runs = tmp_path / "runs"
+    good = make_record("binary_patterns_50", "plastic", 0, 0.1, curve(0.3, 0.1, 100))
+    write_record(runs, good)
+    data = json.loads(good.to_json()) | change
+    (runs / name).write_text(json.dumps(data))
+    return runs
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"task": "../../../x/evil"}, "'task'"), ({"model": "a/b"}, "'model'"), ({"budget": ".."}, "'budget'"),
+    ({"task": "ok\n# heading"}, "'task'"), ({"seed": "3"}, "'seed'"), ({"seed": -1}, "'seed'"),
+    ({"final": [0.1]}, "'final'"), ({"episodes": "many"}, "'episodes'"), ({"lower_is_better": "yes"},
+                                                                            "'lower_is_better'"),
+    ({"primary_metric": "../loss"}, "'primary_metric'"), ({"wall_time_s": True}, "'wall_time_s'"),
+])
+def test_a_hostile_record_is_listed_with_its_field_and_the_rest_reported(tmp_path, change, field):
+    from benchmarks.report import main as report
+    runs = _records_with(tmp_path, change)
+    out = tmp_path / "deep" / "out"
+    report.generate([str(runs)], out, report.PUBLISHED, experiment=None)
+    text = (out / "REPORT.md").read_text()
+    assert "binary_patterns_50 — budget quick" in text  # the good record is still reported
+    listed = [line for line in text.splitlines() if "odd.json" in line]
+    assert len(listed) == 1 and field in listed[0] and listed[0].startswith("- not a run record, skipped")
+    written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()}
+    assert all(p.is_relative_to(out.resolve()) or p.is_relative_to(runs.resolve()) for p in written)
+    assert "\n# heading" not in text
+
+
+def test_a_file_name_with_a_newline_is_shown_escaped(tmp_path):
+    from benchmarks.report import main as report
+    runs = _records_with(tmp_path, {"seed": "x"}, name="a\n# Injected heading.json")
+    report.generate([str(runs)], tmp_path / "out", report.PUBLISHED, experiment=None)
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "\n# Injected heading" not in text and "a\\n# Injected heading.json" in text
+
+
+def test_a_linked_folder_in_out_is_never_written_through(tmp_path):
+    from benchmarks.harness.errors import UserError
+    from benchmarks.report import folders, main as report
+    runs = _records_with(tmp_path, {})
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "tables").symlink_to(elsewhere)
+    with pytest.raises(UserError, match="resolves outside --out"):
+        report.generate([str(runs)], out, report.PUBLISHED, experiment=None)
+    assert not list(elsewhere.iterdir())
+    (out / "tables").unlink()
+    shutil.rmtree(out / "figures")
+    (elsewhere / "keep.md").write_text("someone else's")
+    (out / "figures").symlink_to(elsewhere)
+    (out / folders.MANIFEST).write_text("figures/keep.md\n")  # a planted manifest names a file through the link
+    folders.remove_stale(out, set())
+    assert (elsewhere / "keep.md").exists()

@@ -93,13 +93,49 @@ def load_record(path: str | Path) -> RunRecord:
     """Read one record; raises ValueError naming the file when it is not a plasticbench record."""
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-        return RunRecord(**data)
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"schema_version {found!r}, expected {SCHEMA_VERSION}")
+        record = RunRecord(**data)
+        check_fields(record)
+        return record
     except (json.JSONDecodeError, TypeError, AttributeError, ValueError, RecursionError) as err:
         raise ValueError(f"{path}: not a valid plasticbench run record ({err})") from err
     except OSError as err:  # a folder or a dangling/looping link named *.json, an unreadable file
         raise ValueError(f"{path}: not a readable run record file ({err.strerror or err})") from err
+
+
+NUMBER = (int, float)
+FIELD_TYPES = {"task": str, "model": str, "budget": str, "status": str, "config": dict, "config_hash": str,
+               "git_commit": str, "seeds": dict, "episodes": int, "optimizer_steps": int, "batch_size": int,
+               "n_params": int, "wall_time_s": NUMBER, "threads": int, "torch_version": str, "primary_metric": str,
+               "lower_is_better": bool, "final": dict, "curves": dict, "eval_curve": dict, "extra": dict,
+               "environment": dict}
+NAMED = ("task", "model", "budget", "primary_metric")  # names that become path components or report headings
+
+
+def check_fields(record: RunRecord) -> None:
+    """A record from someone else's folder is checked before anything uses it: every field of its type, the
+    names it contributes to paths and headings safe (no "..", "/", newlines: ``SAFE_NAME``), the seed a whole
+    number >= 0, counts not negative; ValueError naming the field otherwise (the report lists the file)."""
+    for name, kind in FIELD_TYPES.items():
+        value = getattr(record, name)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ValueError(f"field {name!r} is {type(value).__name__} {str(value)[:40]!r}, expected "
+                             f"{getattr(kind, '__name__', 'a number')}")
+    if not isinstance(record.seed, int) or isinstance(record.seed, bool) or record.seed < 0:
+        raise ValueError(f"field 'seed' is {record.seed!r}, expected a whole number >= 0")
+    for name in NAMED:
+        value = getattr(record, name)
+        if not SAFE_NAME.fullmatch(value) or ".." in value or len(value) > 200:
+            raise ValueError(f"field {name!r} is {value[:60]!r}: not a safe name (letters, digits, '_', '.', '-', "
+                             "no '..'), so it is never joined into a path")
+    for name in ("episodes", "optimizer_steps", "batch_size", "n_params", "threads"):
+        if getattr(record, name) < 0:
+            raise ValueError(f"field {name!r} is {getattr(record, name)}, expected >= 0")
+    if record.diverged_at is not None and (not isinstance(record.diverged_at, int) or isinstance(record.diverged_at,
+                                                                                                 bool)):
+        raise ValueError(f"field 'diverged_at' is {record.diverged_at!r}, expected a whole number or null")
 
 
 def current_record(cell: Cell) -> RunRecord | None:

@@ -18,7 +18,8 @@ from benchmarks.report import figure_parts as parts, stats
 from benchmarks.report.summary import Row, Summary
 from benchmarks.tasks import TASKS
 
-RC = {"svg.hashsalt": "plasticbench", "font.size": 10, "axes.grid": True, "grid.alpha": 0.3}
+# text.parse_math off: labels come from records (config values), and a "$" in one must print, not start mathtext
+RC = {"svg.hashsalt": "plasticbench", "font.size": 10, "axes.grid": True, "grid.alpha": 0.3, "text.parse_math": False}
 
 
 def save(fig: Figure, stem: Path) -> list[Path]:

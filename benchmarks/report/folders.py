@@ -21,6 +21,15 @@ def relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def contained(out: Path, path: Path) -> Path:
+    """``path``, if it resolves (links followed) inside ``out``; UserError otherwise: a name from a record or a link
+    in a shared folder never makes the report write or delete outside the folder it was given."""
+    if not path.resolve().is_relative_to(out.resolve()):
+        raise UserError(f"refusing to write {path}: it resolves outside --out {out} (a link, or a name from a record "
+                        "or manifest); remove the link or give another --out")
+    return path
+
+
 def update_readme(readme: Path, text: str) -> None:
     """Replace the block between the results markers (asked for with --update-readme, so a README that cannot
     take it is an error)."""
@@ -43,7 +52,8 @@ def remove_stale(out: Path, written: set[Path]) -> None:
     if manifest.is_file():
         for line in sorted(set(manifest.read_text().splitlines()) - set(keep)):
             path = out / line
-            if line and not Path(line).is_absolute() and ".." not in Path(line).parts and path.is_file():
+            if line and not Path(line).is_absolute() and ".." not in Path(line).parts and path.is_file() \
+                    and path.resolve().is_relative_to(out.resolve()):
                 path.unlink()
     atomic_write_text(manifest, "".join(f"{line}\n" for line in keep))
 

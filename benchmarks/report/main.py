@@ -28,7 +28,7 @@ from benchmarks.harness.records import RunRecord
 from benchmarks.report import aggregate, deviations, figures, labels, reproducibility, tables
 from benchmarks.report.collect import Loaded, build_sections, load_dirs
 from benchmarks.report.folders import (DEFAULT_RUNS, check_experiment, check_readme_source, check_record_dirs,
-                                      default_out, relative, remove_stale, update_readme)
+                                      contained, default_out, relative, remove_stale, update_readme)
 from benchmarks.report.published import PUBLISHED, families, judge_all, load_published
 from benchmarks.report.summary import Summary, summarise
 from benchmarks.report.verdicts import ALPHA
@@ -119,9 +119,10 @@ def section_markdown(summary: Summary, figure_paths: list[Path], out: Path,
         parts += ["Pairwise comparisons of the final metric:\n", tables.to_markdown(tables.pairwise_table(summary))]
     if s.excluded:
         parts += ["Runs not in the statistics (listed, never averaged in):\n",
-                  "\n".join(f"- {m} seed {seed}: {why} (`{path}`)" for m, seed, path, why in s.excluded) + "\n"]
+                  "\n".join(tables.one_line(f"- {m} seed {seed}: {why} (`{path}`)")
+                            for m, seed, path, why in s.excluded) + "\n"]
     if summary.notes:
-        parts += ["Notes:\n", "\n".join(f"- {note}" for note in summary.notes) + "\n"]
+        parts += ["Notes:\n", "\n".join(tables.one_line(f"- {note}") for note in summary.notes) + "\n"]
     pngs = [p for p in figure_paths if p.suffix in (".png", ".gif")]
     parts += [f"![{p.stem}]({relative(p, out)})\n" for p in pngs]
     return "\n".join(parts)
@@ -180,7 +181,7 @@ def problems_markdown(loaded: Loaded) -> str:
     lines += [f"- not a run record, skipped: `{path}` ({why})" for path, why in loaded.invalid]
     lines += [f"- duplicate run (same config_hash and seed), ignored: `{path}` (kept `{kept}`)"
               for path, kept in loaded.duplicates]
-    return "## Files not used\n\n" + "\n".join(lines) + "\n" if lines else ""
+    return "## Files not used\n\n" + "\n".join(tables.one_line(line) for line in lines) + "\n" if lines else ""
 
 
 def write_task_tables(task: str, summaries: list[Summary], folder: Path) -> list[Path]:
@@ -196,7 +197,7 @@ def write_task_tables(task: str, summaries: list[Summary], folder: Path) -> list
             if rendered[1]:
                 md.append(f"### {title}\n\n" + tables.to_markdown(rendered))
                 tex.append(tables.to_latex(rendered, f"{name}: {title}", wrap))
-    paths = [folder / f"{task}.md", folder / f"{task}.tex", folder / f"{task}.csv"]
+    paths = [contained(folder.parent, folder / f"{task}.{ext}") for ext in ("md", "tex", "csv")]
     for path, text in zip(paths, ("\n".join(md), "\n".join(tex), tables.to_csv(summaries))):
         atomic_write_text(path, text)
     return paths
@@ -274,7 +275,7 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
 def _figures(summary: Summary, out: Path, written: set[Path]) -> list[Path]:
     if not summary.rows:
         return []  # every run excluded (e.g. a task skipped for missing data): nothing to draw
-    stem = out / "figures" / f"{summary.section.task}-{summary.section.budget}"
+    stem = contained(out, out / "figures" / f"{summary.section.task}-{summary.section.budget}")
     paths = figures.learning_curves(summary, stem.with_name(stem.name + "-curves"))
     if summary.spec.get("convergence") and any(row.survival and row.survival.converged for row in summary.rows):
         paths += figures.survival_curves(summary, stem.with_name(stem.name + "-convergence"))

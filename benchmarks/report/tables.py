@@ -116,9 +116,15 @@ def pairwise_table(summary: Any) -> Table:
     return headers, [[p.a, p.b, fmt(p.p_two_sided), fmt(p.p_improvement)] for p in summary.pairs]
 
 
+def one_line(text: Any) -> str:
+    """Text from a record (a path, a label, a value) as one printable line: a newline or other control character
+    is shown escaped (\\n), so it cannot start a heading or a table row in a rendered file."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in str(text))
+
+
 def to_markdown(table: Table) -> str:
     headers, rows = table
-    clean = [[cell.replace("|", "\\|") for cell in row] for row in [headers, *rows]]
+    clean = [[one_line(cell).replace("|", "\\|") for cell in row] for row in [headers, *rows]]
     lines = ["| " + " | ".join(clean[0]) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in clean[1:]]
     return "\n".join(lines) + "\n"
@@ -130,7 +136,7 @@ _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#
 
 
 def tex_escape(text: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in text)
+    return "".join(_TEX.get(ch, ch) for ch in one_line(text))
 
 
 def to_latex(table: Table, caption: str, wrap: bool = False) -> str:
