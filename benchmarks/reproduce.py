@@ -204,7 +204,7 @@ def out_dir_of(args: argparse.Namespace, budget: str) -> str:
     if args.publish:
         return DEFAULT_OUT_DIR
     if args.out_dir is not None:
-        return args.out_dir
+        return str(Path(args.out_dir).expanduser())  # "~" means what a shell means
     return str(fresh_folder(args.experiment, budget))
 
 

@@ -18,7 +18,7 @@ from benchmarks.harness.config import compose_config, resolve_cell
 from benchmarks.harness.safe_load import UnsafeFile, load_data_pickle, load_torch
 from benchmarks.run import run
 from tests.test_omniglot_data import SMALL, write_part
-from tests.test_resume import OVERRIDES
+from tests.test_resume import OVERRIDES, ROOT
 
 
 class Payload:
@@ -153,3 +153,20 @@ def test_a_linked_folder_in_out_is_never_written_through(tmp_path):
     (out / folders.MANIFEST).write_text("figures/keep.md\n")  # a planted manifest names a file through the link
     folders.remove_stale(out, set())
     assert (elsewhere / "keep.md").exists()
+
+
+def test_a_partial_or_quick_perf_run_never_replaces_the_published_table(tmp_path, monkeypatch, capsys):
+    from benchmarks.perf import main as perf
+    published = ROOT / "results" / "perf.json"
+    before = published.read_bytes()
+    assert perf.out_folder(perf.parse_args(["--quick", "--only", "binary50"])) == Path("outputs/perf")
+    assert perf.out_folder(perf.parse_args(["--out", "~/perf"])) == Path.home() / "perf"  # ~ as a shell means it
+    assert perf.out_folder(perf.parse_args(["--publish"])) == Path("results")
+    for args, message in ((["--publish", "--only", "binary50"], "takes a full measurement"),
+                          (["--publish", "--quick"], "takes a full measurement"),
+                          (["--out", str(ROOT / "results"), "--quick"], "only a full run with --publish")):
+        monkeypatch.chdir(ROOT)
+        with pytest.raises(SystemExit) as exit_info:
+            perf.main(args)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert published.read_bytes() == before

@@ -1,6 +1,7 @@
 """Throughput and memory benchmark: training episodes/s, peak memory and a roofline of the plastic step.
 
-    python -m benchmarks.perf [--quick] [--only NAME ...] [--repeats R] [--threads 1] [--device cpu] [--out results]
+    python -m benchmarks.perf [--quick] [--only NAME ...] [--repeats R] [--threads 1] [--device cpu]
+                              [--out outputs/perf | --publish]
 
 Each row (task x model x implementation x batch, fixed below) runs in a fresh process
 (``benchmarks.perf.worker``) so its peak memory is its own: training updates exactly as the harness runs them,
@@ -10,7 +11,10 @@ shared machine falls on the plain and the fast rows alike. Rows
 with ``core`` also time the model's forward + backward alone and count its FLOPs and bytes
 (``benchmarks.perf.counts``) against this machine's matmul peak and memory bandwidth, measured by the same run.
 Every fast path is a ratio against the plain path (or batch) measured in the same run, at the same settings.
-Writes ``<out>/perf.json`` and ``<out>/perf.md``. Rows whose task is not in this checkout (or whose data is
+Writes ``<out>/perf.json`` and ``<out>/perf.md``: by default under ``outputs/perf/`` (not committed). The committed
+``results/perf.json`` and ``perf.md`` (which REPORT.md shows) are written only with ``--publish``, and only by a full
+measurement (every row, not ``--quick``), so a partial or quick run can never replace the published table; an
+``--out`` that is the published folder is refused without ``--publish``. Rows whose task is not in this checkout (or whose data is
 missing) are listed as not available, with the reason. Benchmarks are not tests: nothing here asserts a time.
 """
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 
 import torch
 
+from benchmarks.harness.atomic import atomic_write_text
+from benchmarks.harness.errors import UserError, command_errors, writable_dir
 from benchmarks.harness.records import git_commit
 from benchmarks.perf.report import evaluate_targets, write_markdown
 
@@ -134,14 +140,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", help="row names (globs or substrings) to run, e.g. binary/plastic")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per measurement (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronised, max allocated)")
-    parser.add_argument("--out", default="results", help="directory for perf.json and perf.md")
+    parser.add_argument("--out", default=None, help="directory for perf.json and perf.md (default outputs/perf)")
+    parser.add_argument("--publish", action="store_true",
+                        help=f"write the committed {PUBLISHED}/perf.json and perf.md (a full run only)")
     parser.add_argument("--repeats", type=int, help="passes over the rows (default 3; --quick: 1)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per row before it counts failed")
     return parser.parse_args(argv)
 
 
+PUBLISHED, DEFAULT_OUT = "results", "outputs/perf"
+
+
+def out_folder(args: argparse.Namespace) -> Path:
+    """Where this run writes: outputs/perf, --out, or with --publish the committed results/ (full runs only)."""
+    if args.publish:
+        if args.quick or args.only or args.out is not None:
+            raise UserError(f"--publish replaces the committed {PUBLISHED}/perf.json with this run, so it takes a "
+                            "full measurement: drop --quick, --only and --out (or drop --publish to write under "
+                            f"{DEFAULT_OUT})")
+        return Path(PUBLISHED)
+    out = Path(args.out).expanduser() if args.out is not None else Path(DEFAULT_OUT)
+    if out.resolve() == Path(PUBLISHED).resolve() and (out / "perf.json").exists():
+        raise UserError(f"--out {args.out} holds the published perf.json, which only a full run with --publish "
+                        f"replaces; give another --out (default {DEFAULT_OUT}) or run with --publish")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    with command_errors("perf"):
+        out = writable_dir(out_folder(args), "--out")
     timing = {"warmup": 1, "windows": 2, "min_window_s": 0.5} if args.quick else \
         {"warmup": 2, "windows": 3, "min_window_s": 2.0}
     repeats = args.repeats or (1 if args.quick else 3)
@@ -167,9 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                "git_commit": git_commit()},
               "rows": results}
     report["targets"] = evaluate_targets(results)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "perf.json").write_text(json.dumps(report, indent=1) + "\n")
+    atomic_write_text(out / "perf.json", json.dumps(report, indent=1) + "\n")
     write_markdown(report, out / "perf.md")
     print((out / "perf.md").read_text())
     return report

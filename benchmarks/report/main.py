@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="reproduce",
                         help="experiment grid whose missing cells are listed ('' for none)")
     args = parser.parse_args(argv)
+    args.dirs = [str(Path(d).expanduser()) for d in args.dirs]  # "~" means what a shell means
     with command_errors("report"):
         check_record_dirs(args.dirs)
         check_experiment(args.experiment)
