@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -99,9 +100,9 @@ def _records_with(tmp_path, change: dict, name: str = "odd.json") -> Path:
     from benchmarks.harness.records import write_record
     from tests.test_report import curve, make_record
     runs = tmp_path / "runs"
-    good = make_record("binary_patterns_50", "plastic", 0, 0.1, curve(0.3, 0.1, 100))
-    write_record(runs, good)
-    data = json.loads(good.to_json()) | change
+    write_record(runs, make_record("binary_patterns_50", "plastic", 0, 0.1, curve(0.3, 0.1, 100)))
+    odd = make_record("binary_patterns_50", "plastic", 1, 0.1, curve(0.3, 0.1, 100))  # another seed: no duplicate
+    data = json.loads(odd.to_json()) | change
     (runs / name).write_text(json.dumps(data))
     return runs
 
@@ -170,3 +171,59 @@ def test_a_partial_or_quick_perf_run_never_replaces_the_published_table(tmp_path
             perf.main(args)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert published.read_bytes() == before
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+optim.lrr=0.5", "optim.lrr is not a setting that anything reads; did you mean optim.lr?"),
+    ("+model.etaa=2", "model.etaa is not a setting that anything reads; did you mean model.eta?"),
+    ("+budget.tasks.binary_patterns_50.episdoes=5", "budget.tasks.binary_patterns_50.episdoes is not a setting"),
+    ("+seeed=3", "seeed is not a setting that anything reads; did you mean seed?"),
+])
+def test_a_key_nothing_reads_is_refused_not_stored(override, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        resolve_cell(compose_config(["task=binary_patterns_50", "model=plastic", "budget=smoke", override]))
+
+
+def test_two_copies_of_one_run_that_disagree_are_a_conflict_neither_used(tmp_path):
+    from benchmarks.harness.records import write_record
+    from benchmarks.report import main as report
+    from benchmarks.report.collect import load_dirs
+    from tests.test_report import curve, make_record
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, final in ((a, 0.049), (b, 0.49)):
+        write_record(folder, make_record("binary_patterns_50", "plastic", 0, final, curve(0.3, 0.1, 100)))
+        write_record(folder, make_record("binary_patterns_50", "plastic", 1, 0.05, curve(0.3, 0.1, 100)))
+    for order in ([a, b], [b, a]):
+        loaded = load_dirs([str(d) for d in order])
+        assert [r.seed for _, r in loaded.records] == [1] and len(loaded.conflicts) == 1
+        assert len(loaded.duplicates) == 1  # seed 1: the same in both copies, counted once
+    report.generate([str(a), str(b)], tmp_path / "out", report.PUBLISHED, experiment=None)
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    line = next(line for line in text.splitlines() if "conflicting copies" in line)
+    assert str(a) in line and str(b) in line
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"episodes": 123}, "trained 123 episodes but its budget 'quick' entry says 1000"),
+    ({"config_hash": "0" * 64}, "does not hash to its config_hash"),
+    ({"budget": "overnight"}, "its budget 'overnight' contradicts its config's 'quick'"),
+    ({"final": {"bit_error": 1.7}}, "outside the metric's range [0, 1]: impossible"),
+])
+def test_a_record_that_contradicts_itself_is_flagged_not_pooled(tmp_path, change, reason):
+    from benchmarks.report.collect import build_sections, load_dirs
+    from benchmarks.report.published import load_published
+    runs = _records_with(tmp_path, change)
+    published = load_published()
+    sections = build_sections(load_dirs([str(runs)]).records, published)
+    excluded = [why for s in sections for *_, why in s.excluded]
+    assert any(reason in why for why in excluded), excluded
+
+
+def test_a_record_resumed_across_code_versions_is_marked(tmp_path):
+    from benchmarks.report.collect import build_sections, load_dirs
+    from benchmarks.report.published import load_published
+    resumed = {"from_episode": 40, "differences": {"git_commit": {"checkpoint": "aaa", "now": "bbb"}}}
+    runs = _records_with(tmp_path, {"extra": {"resumed": resumed}})
+    sections = build_sections(load_dirs([str(runs)]).records, load_published())
+    notes = [n for s in sections for n in s.notes]
+    assert any("resumed from a checkpoint written by other code" in n and "seed 1 (git_commit)" in n for n in notes)

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.records import UNHASHED_KEYS, RunRecord, load_record
+from benchmarks.harness.records import UNHASHED_KEYS, RunRecord, config_hash, load_record
 
 
 @dataclass
 class Loaded:
     records: list[tuple[str, RunRecord]] = field(default_factory=list)  # (path, record), first copy of each run
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (path, why it is not a record)
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (ignored path, kept path)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (ignored path, kept path): identical copies
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # two copies of one run that disagree: neither used
     missing_dirs: list[str] = field(default_factory=list)
 
 
@@ -53,9 +54,11 @@ class Section:
 
 
 def load_dirs(dirs: list[str]) -> Loaded:
-    """Every ``*.json`` under ``dirs`` (sorted), de-duplicated by (config_hash, seed): the first copy wins."""
+    """Every ``*.json`` under ``dirs`` (sorted), de-duplicated by (config_hash, seed): identical copies count once;
+    copies that disagree (other final metrics, curves or status) are a conflict, and neither is used."""
     out = Loaded()
-    seen: dict[tuple[str, int], str] = {}
+    seen: dict[tuple[str, int], tuple[str, RunRecord]] = {}
+    conflicted: set[tuple[str, int]] = set()
     for folder in dirs:
         if not Path(folder).is_dir():
             out.missing_dirs.append(folder)
@@ -68,10 +71,14 @@ def load_dirs(dirs: list[str]) -> Loaded:
                 continue
             key = (record.config_hash, record.seed)
             if key in seen:
-                out.duplicates.append((str(path), seen[key]))
+                kept_path, kept = seen[key]
+                same = (kept.status, kept.final, kept.curves) == (record.status, record.final, record.curves)
+                (out.duplicates if same else out.conflicts).append((str(path), kept_path))
+                if not same:
+                    conflicted.add(key)
                 continue
-            seen[key] = str(path)
-            out.records.append((str(path), record))
+            seen[key] = (str(path), record)
+    out.records = [item for key, item in seen.items() if key not in conflicted]
     return out
 
 
@@ -92,7 +99,7 @@ def config_differences(configs: list[dict[str, Any]]) -> list[str]:
             and len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 
 
-def exclusion_reason(record: RunRecord, metric: str) -> str | None:
+def exclusion_reason(record: RunRecord, metric: str, bounds: Any = None) -> str | None:
     """Why a record cannot enter the final-metric statistics, or None when it can."""
     if record.status == "skipped":
         return f"skipped: {record.extra.get('reason', 'no reason recorded')}"
@@ -107,7 +114,27 @@ def exclusion_reason(record: RunRecord, metric: str) -> str | None:
         return f"final metric {metric!r} missing"
     if not math.isfinite(value):
         return f"final {metric} is {value} (NaN/inf) with status ok"
-    return non_finite_curves(record)
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        return f"final {metric} is {value}, outside the metric's range [{bounds[0]:g}, {bounds[1]:g}]: impossible"
+    return inconsistent(record) or non_finite_curves(record)
+
+
+def inconsistent(record: RunRecord) -> str | None:
+    """A record whose fields contradict each other was edited, or merged from another harness: flagged, never
+    pooled. Its config must hash to its config_hash and name the same task, model, budget, seed and episodes."""
+    if config_hash(record.config) != record.config_hash:
+        return "its config does not hash to its config_hash (edited after it was written?)"
+    config = record.config
+    said = {"task": (config.get("task") or {}).get("name"), "model": (config.get("model") or {}).get("name"),
+            "budget": (config.get("budget") or {}).get("name"), "seed": config.get("seed")}
+    for key, value in said.items():
+        if value is not None and value != getattr(record, key):
+            return f"its {key} {getattr(record, key)!r} contradicts its config's {value!r}"
+    entry = ((config.get("budget") or {}).get("tasks") or {}).get(record.task) or {}
+    if isinstance(entry, dict) and entry.get("episodes") not in (None, record.episodes):
+        return (f"it trained {record.episodes} episodes but its budget {record.budget!r} entry says "
+                f"{entry['episodes']}")
+    return None
 
 
 def non_finite_curves(record: RunRecord) -> str | None:
@@ -158,7 +185,7 @@ def _section(task: str, budget: str, items: list[tuple[str, RunRecord]], spec: d
         section.notes.append("records disagree with published.yaml on the metric's direction; published.yaml wins")
     cells: dict[tuple[str, str], list[tuple[str, RunRecord]]] = defaultdict(list)
     for path, record in sorted(items, key=lambda item: (item[1].model, item[1].seed, item[0])):
-        reason = exclusion_reason(record, metric)
+        reason = exclusion_reason(record, metric, spec.get("metric_range"))
         if reason:
             section.excluded.append((record.model, str(record.seed), path, reason))
         else:
@@ -183,6 +210,12 @@ def _add_cells(section: Section, cells: dict[tuple[str, str], list[tuple[str, Ru
                 if note:
                     copies[note].append(r.seed)
             section.notes += [f"{label}: seed(s) {seeds} {note}" for note, seeds in sorted(copies.items())]
+            mixed = [f"seed {r.seed} ({', '.join(sorted(r.extra['resumed'].get('differences') or {}))})"
+                     for _, r in runs if isinstance(r.extra.get("resumed"), dict)
+                     and r.extra["resumed"].get("differences")]
+            if mixed:
+                section.notes.append(f"{label}: resumed from a checkpoint written by other code, torch or device, so "
+                                     f"one record holds two versions' training: {', '.join(mixed)}")
             digests = sorted({str(r.data_digest) for _, r in runs})
             if len(digests) > 1:
                 section.notes.append(f"{label}: runs read different data (digests {', '.join(digests)})")

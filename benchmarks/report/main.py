@@ -181,6 +181,8 @@ def problems_markdown(loaded: Loaded) -> str:
     lines += [f"- not a run record, skipped: `{path}` ({why})" for path, why in loaded.invalid]
     lines += [f"- duplicate run (same config_hash and seed), ignored: `{path}` (kept `{kept}`)"
               for path, kept in loaded.duplicates]
+    lines += [f"- conflicting copies of one run (same config_hash and seed, different results), neither used: "
+              f"`{kept}` and `{path}`" for path, kept in loaded.conflicts]
     return "## Files not used\n\n" + "\n".join(tables.one_line(line) for line in lines) + "\n" if lines else ""
 
 

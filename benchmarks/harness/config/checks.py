@@ -2,14 +2,17 @@
 each raising ValueError that names the key and the fix; and the supported task/model pairs they follow."""
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from benchmarks.harness.config.schema import CONF, LOGGERS, OPTIMIZER_IMPLS, OPTIMIZERS, learning_rate
+from benchmarks.harness.config.schema import (CONF, LOGGERS, OPTIMIZER_IMPLS, OPTIMIZERS, BudgetConf, ExperimentConf,
+                                              LoggerConf, OptimConf, RunConf, TaskBudget, learning_rate, task_schema)
 from benchmarks.harness.devices import check_device
-from benchmarks.harness.models import FAMILIES
+from benchmarks.harness.models import FAMILIES, family_schema
 from benchmarks.harness.records import record_path
 from benchmarks.tasks import TASKS
 
@@ -17,12 +20,38 @@ from benchmarks.tasks import TASKS
 def validate(cfg: Any) -> None:
     """Range checks that types cannot express; raises ValueError naming the key and the allowed range."""
     check_support(cfg.task, cfg.model)
+    check_known_keys(cfg)
     check_required(cfg)
     check_finite(cfg)
     check_paths(cfg)
     check_budget(cfg)
     check_optim(cfg)
     check_run_settings(cfg)
+
+
+def _schemas(cfg: Any) -> dict[str, type]:
+    """Every config node and the dataclass whose fields are the only keys it may hold."""
+    nodes = {"": RunConf, "optim": OptimConf, "logger": LoggerConf, "budget": BudgetConf,
+             "task": task_schema(cfg.task.kind, TASKS[cfg.task.kind][1]), "model": family_schema(cfg.model.family)}
+    nodes.update({f"budget.tasks.{name}": TaskBudget for name in cfg.budget.tasks})
+    if cfg.get("experiment") is not None:
+        nodes["experiment"] = ExperimentConf
+    return nodes
+
+
+def check_known_keys(cfg: Any) -> None:
+    """A key that nothing reads (a typo such as ``+optim.lrr=0.5``) would be stored in the record and change its
+    config hash while the run silently used the default: refused, naming the key and the closest known one."""
+    for where, schema in _schemas(cfg).items():
+        node = OmegaConf.select(cfg, where) if where else cfg
+        known = {f.name for f in dataclasses.fields(schema)}
+        for key in node.keys():
+            if key not in known:
+                name = f"{where}.{key}" if where else str(key)
+                close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                hint = f"did you mean {where + '.' if where else ''}{close[0]}? " if close else ""
+                raise ValueError(f"{name} is not a setting that anything reads; {hint}known keys of "
+                                 f"{where or 'the run'}: {', '.join(sorted(known))}")
 
 
 def check_required(cfg: Any) -> None:
