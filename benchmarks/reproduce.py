@@ -217,6 +217,11 @@ def reproduce(args: argparse.Namespace) -> int:
             raise UserError(f"--tasks {unknown} are not in experiment {args.experiment!r}: {sorted(grid)}")
         grid = {t: m for t, m in grid.items() if t in args.tasks}
     out_dir = out_dir_of(args, budget)
+    cores = os.cpu_count() or 1
+    if args.launcher in LOCAL_LAUNCHERS and args.jobs > cores:
+        print(f"[reproduce] --jobs {args.jobs} capped to {cores}, this machine's cores: more training processes than "
+              "cores only share them, each holding its own memory", file=sys.stderr, flush=True)
+        args.jobs = cores
     cells = plan(grid, budget, out_dir, args.overrides)  # every cell's config validated before any training
     writable_dir(out_dir, "--out-dir")
     if args.update_readme and not args.no_report:  # refused before hours of training, not after

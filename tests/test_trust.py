@@ -227,3 +227,68 @@ def test_a_record_resumed_across_code_versions_is_marked(tmp_path):
     sections = build_sections(load_dirs([str(runs)]).records, load_published())
     notes = [n for s in sections for n in s.notes]
     assert any("resumed from a checkpoint written by other code" in n and "seed 1 (git_commit)" in n for n in notes)
+
+
+def test_a_huge_budget_is_planned_lazily():
+    from benchmarks.harness.train import batch_sizes, distinct_batch_sizes
+    plan = batch_sizes(10 ** 12, 1)  # a list of 10^12 sizes would not fit in memory
+    assert next(plan) == 1 and distinct_batch_sizes(10 ** 12, 64) == [64]
+    assert list(batch_sizes(10, 4)) == [4, 4, 2] and list(batch_sizes(10, 4, skip=2)) == [2]
+    assert list(batch_sizes(10, 4, skip=3)) == [] and distinct_batch_sizes(10, 4) == [4, 2]
+
+
+def test_jobs_far_above_the_cores_are_capped_and_said(tmp_path, monkeypatch, capsys):
+    from benchmarks import reproduce
+    seen = []
+    monkeypatch.setattr(reproduce.subprocess, "run",
+                        lambda cmd, env=None: seen.append(cmd) or reproduce.subprocess.CompletedProcess(cmd, 0))
+    reproduce.main(["--jobs", "1000", "--tasks", "binary_patterns_50", "--budget", "smoke", "--out-dir",
+                    str(tmp_path), "--no-report"])
+    cores = os.cpu_count()
+    assert f"--jobs 1000 capped to {cores}" in capsys.readouterr().err
+    assert all(f"hydra.launcher.n_jobs={cores}" in cmd for cmd in seen)
+
+
+def test_an_oversized_record_file_is_not_read(tmp_path, monkeypatch):
+    from benchmarks.harness import records
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", 1000)
+    path = tmp_path / "big.json"
+    path.write_text(" " * 2000)
+    with pytest.raises(ValueError, match="big.json.*larger than any run record.*not read"):
+        records.load_record(path)
+
+
+def test_an_archive_that_would_expand_without_bound_is_refused(tmp_path, monkeypatch):
+    import zipfile
+    from benchmarks.data import archive
+    monkeypatch.setattr(archive, "MAX_EXPANDED_BYTES", 10_000)
+    bomb = tmp_path / "images_background.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("images_background/a.png", b"\0" * 50_000)  # compresses to a few hundred bytes
+    with pytest.raises(DataCorrupt, match="would expand to 1 files.*not extracted"):
+        archive.extract_tree(bomb, "images_background", tmp_path / "cache", lambda tree: "digest")
+    assert not list((tmp_path / "cache" / "extracted").iterdir())
+
+
+def test_the_maze_env_refuses_steps_before_reset_and_after_truncation():
+    from benchmarks.envs.maze import MazeEnv
+    env = MazeEnv(episode_steps=3)
+    with pytest.raises(RuntimeError, match=r"step\(\) before reset\(\)"):
+        env.step(0)
+    env.reset(seed=0)
+    for _ in range(3):
+        *_, truncated, _ = env.step(0)
+    assert truncated
+    with pytest.raises(RuntimeError, match="after the episode was truncated at step 3"):
+        env.step(0)
+    env.reset()
+    env.step(1)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys):
+    from benchmarks.harness.errors import command_errors
+    with pytest.raises(SystemExit) as exit_info:
+        with command_errors("report"):
+            raise KeyboardInterrupt
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 130 and err.count("\n") == 1 and "[report] interrupted" in err

@@ -120,17 +120,32 @@ def extract_tree(archive: Path, tree: str, cache: Path, validate: Callable[[Path
     return dest / tree, digest
 
 
+MAX_EXPANDED_BYTES = 4 << 30  # the data sets this harness reads expand to ~0.2 GB (CIFAR-10) and ~0.1 GB (Omniglot)
+MAX_MEMBERS = 100_000  # Omniglot, the largest: 32,460 drawings
+
+
+def check_expansion(archive: Path, out: Path, members: int, size: int) -> None:
+    """Refuse, before writing anything, an archive that would expand beyond any data set here or the free disk."""
+    free = shutil.disk_usage(out).free
+    if members > MAX_MEMBERS or size > min(MAX_EXPANDED_BYTES, free):
+        raise DataCorrupt(f"{archive}: would expand to {members} files, {size / 2**30:.1f} GB ({free / 2**30:.1f} GB "
+                          f"free; no data set here needs more than {MAX_EXPANDED_BYTES >> 30} GB or "
+                          f"{MAX_MEMBERS} files): not extracted")
+
+
 def _unpack(archive: Path, tree: str, out: Path) -> None:
     """Members under ``tree/`` only; zip paths are sanitised by zipfile, tar members by the 'data' filter."""
     try:
         if archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as handle:
-                for member in handle.namelist():
-                    if member.startswith(f"{tree}/"):
-                        handle.extract(member, out)
+                infos = [i for i in handle.infolist() if i.filename.startswith(f"{tree}/")]
+                check_expansion(archive, out, len(infos), sum(i.file_size for i in infos))
+                for info in infos:  # zipfile reads at most the declared size of each member, then checks its CRC
+                    handle.extract(info, out)
         else:
             with tarfile.open(archive) as handle:
                 members = [m for m in handle.getmembers() if m.name.startswith(f"{tree}/")]
+                check_expansion(archive, out, len(members), sum(m.size for m in members))
                 handle.extractall(out, members=members, filter="data")
     except (zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError) as err:
         if isinstance(err, OSError) and err.errno is not None:

@@ -158,15 +158,22 @@ class MazeEnv(gymnasium.Env):
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.agent, self.goal = self.layout.centre, self.layout.centre
         self.t, self.prev_reward, self.prev_action = 0, 0.0, None
+        self.started = False  # step() needs reset() first: the goal is drawn there
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self.agent = self.layout.centre
         self.goal = draw_square(self.np_random, self.layout, exclude=self.layout.centre)
         self.t, self.prev_reward, self.prev_action = 0, 0.0, None
+        self.started = True
         return self._observation(), self._info()
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if not self.started:
+            raise RuntimeError("MazeEnv.step() before reset(): call env.reset(seed=...) first (it draws the goal)")
+        if self.t >= self.maze.episode_steps:
+            raise RuntimeError(f"MazeEnv.step() after the episode was truncated at step {self.maze.episode_steps}: "
+                               "call env.reset() to start the next episode")
         if not self.action_space.contains(action):
             raise ValueError(f"action={action!r} is not in {self.action_space}")
         d_row, d_col = MOVES[int(action)]

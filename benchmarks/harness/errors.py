@@ -74,6 +74,10 @@ def command_errors(command: str) -> Iterator[None]:
     exit status 2."""
     try:
         yield
+    except KeyboardInterrupt:
+        print(f"[{command}] interrupted: every file is written whole or not at all (temporary file + rename), so "
+              "nothing is half-written; run the same command again to resume", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     except (ValueError, OSError, HydraException, OmegaConfBaseException) as err:
         if os.environ.get("PLASTICBENCH_TRACEBACK"):
             raise

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the config imports this module (record_path, config_hash)
     from benchmarks.harness.config import Cell
 
 SCHEMA_VERSION = 1
+MAX_RECORD_BYTES = 32 << 20  # a record's curves are binned to curve_points (2,000 by default): a few hundred kB
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names that become one path component of a record
 # run options that do not change what is computed (where files go, how it is logged, which sweep launched it)
 UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
@@ -92,6 +93,10 @@ def write_record(out_dir: str | Path, record: RunRecord) -> Path:
 def load_record(path: str | Path) -> RunRecord:
     """Read one record; raises ValueError naming the file when it is not a plasticbench record."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_RECORD_BYTES:
+            raise ValueError(f"{size / 2**20:.0f} MB, larger than any run record (at most {MAX_RECORD_BYTES >> 20} MB: "
+                             "curves are binned to curve_points): not read")
         data = json.loads(Path(path).read_text())
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -41,10 +41,19 @@ def make_optimizer(model: torch.nn.Module, optim: dict[str, Any], lr: float) -> 
                amsgrad=optim["amsgrad"], **kernels)
 
 
-def batch_sizes(episodes: int, batch_size: int) -> list[int]:
-    """Episodes per update: full batches, then the remainder, so exactly ``episodes`` are trained on."""
+def batch_sizes(episodes: int, batch_size: int, skip: int = 0) -> Iterator[int]:
+    """Episodes per update, planned lazily (a budget of 10^12 episodes never builds a list): full batches, then
+    the remainder, so exactly ``episodes`` are trained on; ``skip``: updates already done (a resumed run)."""
     full, rest = divmod(episodes, batch_size)
-    return [batch_size] * full + ([rest] if rest else [])
+    for _ in range(skip, full):
+        yield batch_size
+    if rest and skip <= full:
+        yield rest
+
+
+def distinct_batch_sizes(episodes: int, batch_size: int) -> list[int]:
+    full, rest = divmod(episodes, batch_size)
+    return ([batch_size] if full else []) + ([rest] if rest else [])
 
 
 def evaluate(task: Task, model: torch.nn.Module, pool: list[Any]) -> dict[str, float]:
@@ -102,7 +111,7 @@ def train(cell: Cell, task: Task, model: torch.nn.Module, optimizer: torch.optim
     budget = cell.budget_entry
     progress = Progress(cell.label, budget["episodes"], enabled=cell.config["progress"], done_before=state.seen)
     every = budget["eval_every"]
-    for n in batch_sizes(budget["episodes"], budget["batch_size"])[len(state.points):]:
+    for n in batch_sizes(budget["episodes"], budget["batch_size"], skip=len(state.points)):
         start = time.perf_counter()
         memory.start()
         loss, metrics = task.episode_loss(model, to_device(task.sample(n, train_gen), device))
@@ -192,7 +201,7 @@ def _record(cell: Cell, task: Task, model: torch.nn.Module, state: TrainState, f
         extra={"lr": cell.lr, "device": str(device), "memory": memory.summary(),
                "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
                **({"resumed": ckpt.resumed} if ckpt.resumed and ckpt.resumed["differences"] else {}),
-               **task.record_extra(model), **model_extra(model, batch_sizes(budget["episodes"], budget["batch_size"]))},
+               **task.record_extra(model), **model_extra(model, distinct_batch_sizes(budget["episodes"], budget["batch_size"]))},
     )
 
 
