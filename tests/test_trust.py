@@ -292,3 +292,14 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys):
             raise KeyboardInterrupt
     err = capsys.readouterr().err
     assert exit_info.value.code == 130 and err.count("\n") == 1 and "[report] interrupted" in err
+
+
+def test_names_and_sweep_values_become_one_safe_folder_name():
+    from omegaconf import OmegaConf
+    from benchmarks.harness.config.schema import path_part
+    assert path_part("../../../x/evil") == "_________x_evil" and path_part("a\nb") == "a_b"
+    assert path_part("optim.lr=0.0001,seed=1") == "optim.lr=0.0001,seed=1" and path_part("") == "_"
+    hydra = OmegaConf.to_container(OmegaConf.load(ROOT / "benchmarks" / "conf" / "config.yaml").hydra, resolve=False)
+    assert "plasticbench_path:${hydra.job.override_dirname}" in hydra["sweep"]["subdir"]
+    assert all(f"plasticbench_path:${{{key}}}" in hydra["run"]["dir"] for key in ("task.name", "model.name",
+                                                                                   "budget.name"))

@@ -123,9 +123,18 @@ def public_groups() -> str:
     return "\n".join(lines)
 
 
+def path_part(value: Any) -> str:
+    """A value as one safe folder-name component: hydra names job folders after task/model names and sweep
+    overrides, before any check of ours runs, so "/", "\\", ".." and control characters never reach a path."""
+    text = "".join(ch if ch.isprintable() and ch not in "/\\" else "_" for ch in str(value))
+    return text.replace("..", "__") or "_"
+
+
 def register() -> None:
     if not OmegaConf.has_resolver("plasticbench_groups"):
         OmegaConf.register_new_resolver("plasticbench_groups", public_groups)
+    if not OmegaConf.has_resolver("plasticbench_path"):
+        OmegaConf.register_new_resolver("plasticbench_path", path_part)
     cs = ConfigStore.instance()
     cs.store(name="base_run", node=RunConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
