@@ -200,6 +200,112 @@ def record_mode() -> object:
     return f"written with mode {oct((TMP / 'mode' / 'record.json').stat().st_mode & 0o777)} under umask 022"
 
 
+class Planted:
+    """What an attacker puts in a shared results folder: a pickle whose loading would create a marker folder."""
+
+    def __reduce__(self):
+        return (os.mkdir, (str(TMP / "PWNED"),))
+
+
+def planted(result: object) -> str:
+    return f"{result}; the payload ran: {(TMP / 'PWNED').exists()}"
+
+
+def planted_checkpoint() -> object:
+    import torch
+    cfg = compose_config(["task=binary_patterns_50", "budget=smoke", "progress=false", "checkpoint_every=4",
+                          f"out_dir={TMP / 'planted'}"])
+    path = resolve_cell(cfg).checkpoint_path
+    path.parent.mkdir(parents=True)
+    torch.save({"config_hash": resolve_cell(cfg).config_hash, "model": Planted()}, path)
+    try:
+        return run(cfg)
+    except ValueError as err:
+        return planted(f"`ValueError`: {err}")
+
+
+def planted_cifar_batch() -> object:
+    from benchmarks.data.cifar10 import read_batch
+    path = folder("planted-cifar") / "data_batch_1"
+    path.write_bytes(pickle.dumps({"data": Planted(), "labels": [0]}))
+    try:
+        return read_batch(path)
+    except ValueError as err:
+        return planted(f"`{type(err).__name__}`: {err}")
+
+
+def hostile_record(change: dict, name: str = "odd.json") -> Callable[[], object]:
+    def case() -> object:
+        import json
+        from tests.test_report import curve, make_record
+        from benchmarks.harness.records import write_record
+        from benchmarks.report import main as report
+        runs = folder(f"hostile-{len(list(TMP.glob('hostile-*')))}")
+        write_record(runs, make_record("binary_patterns_50", "plastic", 0, 0.1, curve(0.3, 0.1, 100)))
+        odd = json.loads(make_record("binary_patterns_50", "plastic", 1, 0.1, curve(0.3, 0.1, 100)).to_json())
+        (runs / name).write_text(json.dumps({**odd, **change}))
+        report.generate([str(runs)], runs / "report", report.PUBLISHED)
+        text = (runs / "report" / "REPORT.md").read_text()
+        line = next((line for line in text.splitlines() if "odd" in line or "Injected" in line), "used")
+        outside = sorted(p.name for p in TMP.rglob("evil*"))
+        return f"{line.lstrip('- ')}; files written outside the report folder: {outside or 'none'}"
+    return case
+
+
+def conflicting_copies() -> object:
+    from tests.test_report import curve, make_record
+    from benchmarks.harness.records import write_record
+    from benchmarks.report import main as report
+    a, b = folder("copy-a"), folder("copy-b")
+    write_record(a, make_record("binary_patterns_50", "plastic", 0, 0.049, curve(0.3, 0.1, 100)))
+    write_record(b, make_record("binary_patterns_50", "plastic", 0, 0.49, curve(0.3, 0.1, 100)))
+    write_record(a, make_record("binary_patterns_50", "plastic", 1, 0.05, curve(0.3, 0.1, 100)))
+    report.generate([str(a), str(b)], TMP / "copies-report", report.PUBLISHED)
+    text = (TMP / "copies-report" / "REPORT.md").read_text()
+    return next(line for line in text.splitlines() if "conflicting" in line).lstrip("- ")
+
+
+def edited_cache() -> object:
+    import torch
+    from benchmarks.data import omniglot
+    root = TMP / "omniglot-cache"
+    saved = dict(omniglot.CHARACTERS)
+    omniglot.CHARACTERS.update({"images_background": 1, "images_evaluation": 1})
+    os.environ["PLASTICBENCH_CACHE"] = str(TMP / "cache2")
+    try:
+        from PIL import Image
+        for part in omniglot.PARTS:
+            chars = root / part / "Alphabet" / "character01"
+            chars.mkdir(parents=True)
+            for k in range(omniglot.DRAWINGS):
+                Image.new("1", (105, 105), k % 2).save(chars / f"{k:02d}.png")
+        first = omniglot.load_omniglot(root)
+        cache = next((TMP / "cache2").rglob("omniglot-*.pt"))
+        torch.save({"images": torch.zeros_like(first.images), "classes": first.classes}, cache)
+        again = omniglot.load_omniglot(root)
+        return f"cache replaced by zeros: rebuilt from the images (same tensor as before: " \
+               f"{bool(torch.equal(again.images, first.images))})"
+    finally:
+        omniglot.CHARACTERS.update(saved)
+
+
+def perf_partial() -> object:
+    from benchmarks.perf import main as perf
+    return f"written to {perf.out_folder(perf.parse_args(['--only', 'binary50', '--quick']))}/, not results/"
+
+
+def maze_step_before_reset() -> object:
+    from benchmarks.envs.maze import MazeEnv
+    return MazeEnv().step(0)
+
+
+def archive_bomb(folder_: Path) -> None:
+    from benchmarks.data import archive
+    archive.MAX_EXPANDED_BYTES = 10_000  # the cap scaled down: a 50 kB member stands for a many-GB one
+    with zipfile.ZipFile(folder_ / "images_background.repack.zip", "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("images_background/a/b/c.png", b"\0" * 50_000)
+
+
 BP = "budget.tasks.binary_patterns_50"
 CASES: list[tuple[str, str, Callable[[], object]]] = [
     ("config value", "unknown model `model=nope`", lambda: compose_config(["model=nope"])),
@@ -250,6 +356,22 @@ CASES: list[tuple[str, str, Callable[[], object]]] = [
      cli_case("report", str(folder("dir-json", {"x.json/inner": ""})), "--out", str(TMP / "dj"))),
     ("paths & commands", "`reproduce --jobs 0`", cli_case("reproduce", "--jobs", "0")),
     ("paths & commands", "unknown experiment `reproduce --experiment nope`", cli_case("reproduce", "--experiment", "nope")),
+    ("file is code", "pickle planted as a cell's checkpoint", planted_checkpoint),
+    ("file is code", "pickle planted as a CIFAR-10 batch", planted_cifar_batch),
+    ("name into path", "record whose task is `../../../x/evil`", hostile_record({"task": "../../../x/evil"})),
+    ("name into path", "record file name with a newline and a heading",
+     hostile_record({"seed": "x"}, name="odd\n# Injected.json")),
+    ("committed results", "`benchmarks.perf --only binary50 --quick`", perf_partial),
+    ("committed results", "`benchmarks.perf --publish --only binary50`",
+     lambda: __import__("benchmarks.perf.main", fromlist=["out_folder"]).out_folder(
+         __import__("benchmarks.perf.main", fromlist=["parse_args"]).parse_args(["--publish", "--only", "x"]))),
+    ("data as recorded", "Omniglot cache tensor replaced by zeros", edited_cache),
+    ("silent change", "typo `+optim.lrr=0.5`", config_case("+optim.lrr=0.5")),
+    ("silent change", "two copies of one run that disagree (0.049 vs 0.49)", conflicting_copies),
+    ("silent change", "record whose episodes contradict its budget", hostile_record({"episodes": 7})),
+    ("resources", "archive that expands without bound", omniglot_case(archive_bomb)),
+    ("one message", "record whose seed is a string", hostile_record({"seed": "3"})),
+    ("one message", "`MazeEnv.step` before `reset`", maze_step_before_reset),
 ]
 
 
