@@ -9,13 +9,29 @@ backward allocates several per step.
 - ``chunk_end``: the trace after a chunk, ``h0 * decay[col] + pres_t @ v_t``, and ``alpha *`` that trace, with
   a backward that allocates three (B, N, N) tensors where autograd's mul/baddbmm/mul chain allocates ~12.
 
-Both backwards are first order only (``once_differentiable``).
+Both backwards are first order only: asked for a second-order gradient (``create_graph=True``) they raise, naming
+the fix (``impl='plain'``), instead of returning gradients that silently lack the terms through these blocks.
 """
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable
+
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
+
+
+def first_order_only(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """A backward that runs without building a graph, and refuses to be differentiated: autograd enables grad mode
+    during backward only when create_graph=True, i.e. when a second-order gradient was asked for."""
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: Any) -> Any:
+        if torch.is_grad_enabled():
+            raise RuntimeError("the fast Miconi path (plastic/fast_ops.py) has a first-order backward only: a "
+                               "second-order gradient (create_graph=True) would silently miss its terms; build the "
+                               "model with impl='plain' for higher-order gradients")
+        return backward(ctx, *grads)
+    return wrapper
 
 
 class _ZerosWithDeferredGrad(torch.autograd.Function):
@@ -29,7 +45,7 @@ class _ZerosWithDeferredGrad(torch.autograd.Function):
         return weight.new_zeros(shape)
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
         # a sequence may end before every probe was used: those rows' gradients are zeros, dropped here
         if ctx.batched:  # a: (steps, B, N); grad: (steps * B, N) -> one (N, N) per episode: (B, N, N)
@@ -79,7 +95,7 @@ class _ChunkEnd(torch.autograd.Function):
         return hebb, m
 
     @staticmethod
-    @once_differentiable
+    @first_order_only
     def backward(ctx, g_hebb, g_m):
         h0, hebb, alpha, decay, pres_t, v_t = ctx.saved_tensors
         need = ctx.needs_input_grad

@@ -303,3 +303,12 @@ def test_names_and_sweep_values_become_one_safe_folder_name():
     assert "plasticbench_path:${hydra.job.override_dirname}" in hydra["sweep"]["subdir"]
     assert all(f"plasticbench_path:${{{key}}}" in hydra["run"]["dir"] for key in ("task.name", "model.name",
                                                                                    "budget.name"))
+
+
+def test_a_second_order_gradient_through_the_fast_path_raises_instead_of_missing_terms():
+    from plastic.miconi import PlasticRecurrentNet
+    torch.manual_seed(0)
+    net = PlasticRecurrentNet(8, 8, impl="fast")
+    loss = (net(torch.randn(2, 12, 8))[0] ** 2).sum()
+    with pytest.raises(RuntimeError, match="first-order backward only.*impl='plain'"):  # before, silently zeros
+        torch.autograd.grad(loss, list(net.parameters()), create_graph=True)
