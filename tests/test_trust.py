@@ -312,3 +312,33 @@ def test_a_second_order_gradient_through_the_fast_path_raises_instead_of_missing
     loss = (net(torch.randn(2, 12, 8))[0] ** 2).sum()
     with pytest.raises(RuntimeError, match="first-order backward only.*impl='plain'"):  # before, silently zeros
         torch.autograd.grad(loss, list(net.parameters()), create_graph=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_idle_workers_end_with_the_driver_within_seconds(tmp_path):
+    """A run process watching the driver also ends the children it spawned (an idle pool worker never starts a
+    watcher of its own): the driver killed, nothing below it is left after a few seconds."""
+    import subprocess
+    import sys
+    import time
+    from benchmarks.harness.lifeline import ENV, descendants
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    code = ("import subprocess, time; from benchmarks.harness.lifeline import watch_driver; watch_driver(); "
+            "subprocess.Popen(['sleep', '60']); time.sleep(60)")
+    run = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, ENV: str(driver.pid)})
+    deadline = time.monotonic() + 20
+    while not descendants(run.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    idle = descendants(run.pid)
+    assert idle
+    driver.kill()
+    driver.wait()
+    deadline = time.monotonic() + 5
+    while (run.poll() is None or any(Path(f"/proc/{pid}").exists() and "Z" not in
+                                     Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3] for pid in idle)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert run.poll() is not None
+    alive = [pid for pid in idle if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]]
+    assert not alive, f"{alive} outlived the driver"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 ENV = "PLASTICBENCH_DRIVER_PID"
 EXIT_DRIVER_GONE = 3
@@ -50,4 +52,26 @@ def _end_with(pid: int) -> None:
         select.select([fd], [], [])  # a pidfd turns readable when its process exits
     print(f"[run pid {os.getpid()}] the reproduce driver (pid {pid}) has ended: stopping this run",
           file=sys.stderr, flush=True)
+    for child in descendants(os.getpid()):  # idle pool workers never started a watcher of their own
+        try:
+            os.kill(child, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     os._exit(EXIT_DRIVER_GONE)
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (from /proc; empty where there is none)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

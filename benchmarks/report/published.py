@@ -186,6 +186,8 @@ def _judge_order(summary: Summary, claim: dict[str, Any], result: ClaimResult) -
         unpaired = power.text(power.order_seeds(better.values, worse.values, lower, False, _rng(summary, claim)))
         result.decide = (f"paired: {power.text(power.order_seeds(pb, pw, lower, True, _rng(summary, claim)))}; "
                          f"unpaired: {unpaired}" if paired else unpaired)
+        if t.n_for * 2 < t.n_pairs:
+            result.decide += " (the observed direction is against the claim: those seeds would contradict it)"
     _set(result, verdict, why)
 
 
