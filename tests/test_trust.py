@@ -342,3 +342,18 @@ def test_idle_workers_end_with_the_driver_within_seconds(tmp_path):
     alive = [pid for pid in idle if Path(f"/proc/{pid}").exists()
              and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]]
     assert not alive, f"{alive} outlived the driver"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- just a list\n", "expected task entries"), ("t: 3\n", "t must be a mapping"),
+    ("t:\n  metric: m\n  lower_is_better: true\n  claims: [3]\n", "claims are a list of mappings"),
+    ("t: [unclosed\n", "not valid YAML"),
+])
+def test_a_broken_published_yaml_is_one_message_from_the_report(tmp_path, capsys, text, message):
+    from benchmarks.report import main as report
+    runs = _records_with(tmp_path, {})
+    (tmp_path / "published.yaml").write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(runs), "--published", str(tmp_path / "published.yaml"), "--experiment", ""])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err

@@ -16,7 +16,10 @@ FIELDS = ("id", "tasks", "budgets", "paper", "code", "ours", "why", "effect", "s
 def load_deviations(path: str | Path = DEVIATIONS, published: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The register's entries, checked: every field present, budgets real, tasks and claims known to
     published.yaml (when given); ValueError naming the file, entry and key otherwise."""
-    data = yaml.safe_load(Path(path).read_text()) or []
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or []
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of deviations, got {type(data).__name__}")
     seen: set[str] = set()

@@ -45,8 +45,16 @@ def _check_claim(claim: dict[str, Any], where: str) -> None:
 
 def load_published(path: str | Path = PUBLISHED) -> dict[str, Any]:
     """The task entries of published.yaml, checked; ValueError naming the file and key otherwise."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected task entries (a mapping), got {type(data).__name__}")
     for task, spec in data.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("claims", []), list) or \
+                not all(isinstance(c, dict) for c in spec.get("claims", [])):
+            raise ValueError(f"{path}: {task} must be a mapping whose claims are a list of mappings")
         missing = [k for k in TASK_KEYS if k not in spec]
         if missing:
             raise ValueError(f"{path}: {task} lacks {missing}")
