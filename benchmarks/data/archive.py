@@ -128,8 +128,8 @@ def check_expansion(archive: Path, out: Path, members: int, size: int) -> None:
     """Refuse, before writing anything, an archive that would expand beyond any data set here or the free disk."""
     free = shutil.disk_usage(out).free
     if members > MAX_MEMBERS or size > min(MAX_EXPANDED_BYTES, free):
-        raise DataCorrupt(f"{archive}: would expand to {members} files, {size / 2**30:.1f} GB ({free / 2**30:.1f} GB "
-                          f"free; no data set here needs more than {MAX_EXPANDED_BYTES >> 30} GB or "
+        raise DataCorrupt(f"{archive}: would expand to {members} files, {size / 2**20:.1f} MB ({free / 2**20:.0f} MB "
+                          f"free; no data set here needs more than {MAX_EXPANDED_BYTES / 2**20:.1f} MB or "
                           f"{MAX_MEMBERS} files): not extracted")
 
 

@@ -245,7 +245,7 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
     """Write REPORT.md, tables and figures under ``out``; returns the README headline text."""
     loaded = load_dirs(dirs)
     for path, why in loaded.invalid:
-        print(f"[report] skipped {path}: {why}", file=sys.stderr)
+        print(tables.one_line(f"[report] skipped {path}: {why}"), file=sys.stderr)
     published = load_published(published_path)
     register = deviations.load_deviations(published=published) if published_path == PUBLISHED else \
         deviations.load_deviations()
