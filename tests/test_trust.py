@@ -357,3 +357,18 @@ def test_a_broken_published_yaml_is_one_message_from_the_report(tmp_path, capsys
         report.main([str(runs), "--published", str(tmp_path / "published.yaml"), "--experiment", ""])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["task=nope"], "Could not find 'task/nope' Available options in 'task': binary_patterns"),
+    (["-m", "seed=range(0,x)"], "Error parsing override 'seed=range(0,x)'"),
+])
+def test_hydra_composition_errors_are_one_line_and_exit_2(tmp_path, args, message):
+    import subprocess
+    import sys
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PLASTICBENCH_TRACEBACK": "", "HYDRA_FULL_ERROR": ""}
+    result = subprocess.run([sys.executable, "-m", "benchmarks.run", *args, f"hydra.run.dir={tmp_path}"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+    assert "Config search path" not in lines[0] and "base_" not in lines[0]
