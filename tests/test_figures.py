@@ -63,3 +63,18 @@ def test_shared_alpha_value_and_maze_legend():
     assert _shared_alpha({"alpha": [0.015]}) == 0.015 and _shared_alpha({"alpha": 0.5}) == 0.5
     assert _shared_alpha({"alpha": [[0.1, 0.2], [0.3, 0.4]]}) is None and _shared_alpha({}) is None
     assert [h.get_label() for h in _legend_handles()] == ["agent", "its last 12 steps", "hidden reward square", "wall"]
+
+
+def test_every_model_of_a_figure_gets_a_colour_of_its_own():
+    """A new model never draws in a configured model's colour (the GRU drew in plastic's blue), and two new models
+    of one figure never share one."""
+    import matplotlib.colors as mc
+    import numpy as np
+    configured = [mc.to_rgb(c) for c in parts.MODEL_COLORS.values()]
+    for color in parts.FALLBACK:
+        assert min(np.linalg.norm(np.subtract(color, c)) for c in configured) > parts.MIN_DISTANCE
+    new = [f"model_{k}" for k in range(30)]  # more new models than the hash can keep apart
+    colors = parts.figure_colors(["plastic", "rnn", "duan_rnn_hebbian", *new, "gru", "fast_weights_nonplastic"])
+    assert colors["plastic"] == parts.MODEL_COLORS["plastic"]
+    rgb = [tuple(mc.to_rgb(c)) for c in colors.values()]
+    assert len(set(rgb)) == len(rgb)

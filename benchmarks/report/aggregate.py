@@ -156,16 +156,17 @@ def figure(items: list[Comparison], budget: str, stem: Path) -> list[Path]:
     from matplotlib.figure import Figure
     import matplotlib
 
-    from benchmarks.report.figure_parts import model_color
+    from benchmarks.report.figure_parts import figure_colors
     from benchmarks.report.figures import RC, save
     chosen = [c for c in items if c.budget == budget]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(8.0, 1.2 + 0.3 * len(chosen)))
         ax = fig.add_subplot()
+        colors = figure_colors([c.arm for c in chosen])
         for y, c in enumerate(reversed(chosen)):
             marker = "D" if c.task == ALL_TASKS else "o"
             xerr = None if math.isnan(c.low) else [[c.p - c.low], [c.high - c.p]]  # no interval below 5 seeds
-            ax.errorbar([c.p], [y], xerr=xerr, fmt=marker, color=model_color(c.arm), capsize=3)
+            ax.errorbar([c.p], [y], xerr=xerr, fmt=marker, color=colors[c.arm], capsize=3)
         ax.set_yticks(range(len(chosen)), [f"{c.task}: {c.arm} vs {c.peer}" for c in reversed(chosen)], fontsize=7)
         ax.axvline(0.5, color="gray", linestyle="--", linewidth=1)
         ax.set_xlim(-0.02, 1.02)

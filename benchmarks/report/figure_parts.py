@@ -24,14 +24,41 @@ MODEL_COLORS = {
     "duan_rnn_gradient": "#d62728", "duan_rnn_hebbian": "#ff7f0e", "duan_rnn_nonplastic": "#393b79",
     "duan_lstm_gradient": "#2ca02c", "duan_lstm_hebbian": "#a6d854", "duan_lstm_nonplastic": "#843c39",
 }
-FALLBACK = matplotlib.colormaps["tab20"].colors  # models added later, until they get an entry above
+MIN_DISTANCE = 0.18  # RGB distance below which two colours are hard to tell apart in a legend
+
+
+def _fallback_palette() -> list[tuple[float, ...]]:
+    """Colours for models without an entry above: matplotlib's qualitative palettes, less every colour close to a
+    configured one, so a new model never draws in an existing model's colour."""
+    configured = np.array([matplotlib.colors.to_rgb(c) for c in MODEL_COLORS.values()])
+    palette = [tuple(c[:3]) for name in ("tab20", "tab20b", "tab20c", "Dark2", "Set1")
+               for c in matplotlib.colormaps[name].colors]
+    return [c for c in dict.fromkeys(palette) if np.linalg.norm(configured - np.array(c), axis=1).min() > MIN_DISTANCE]
+
+
+FALLBACK = _fallback_palette()
 CLAIM_VALUE_RULES = ("equivalence", "anchor")  # claims stating a value of the metric
 WARMUP = 0.1  # share of the episodes left out when an early spike would flatten the rest of a curve
 
 
 def model_color(model: str) -> Any:
-    """The model's colour in every figure (MODEL_COLORS; a model without an entry: a fixed hash of its name)."""
+    """The model's colour in every figure (MODEL_COLORS; a model without an entry: a fixed hash of its name into
+    FALLBACK, which holds no configured colour)."""
     return MODEL_COLORS.get(model) or FALLBACK[zlib.crc32(model.encode()) % len(FALLBACK)]
+
+
+def figure_colors(models: list[str]) -> dict[str, Any]:
+    """A distinct colour for every model of one figure: configured ones keep theirs; the others their own
+    (model_color), or, when two of them hash to the same colour, the next free one of FALLBACK."""
+    colors = {m: MODEL_COLORS[m] for m in models if m in MODEL_COLORS}
+    taken = {tuple(matplotlib.colors.to_rgb(c)) for c in colors.values()}
+    for model in sorted(m for m in dict.fromkeys(models) if m not in MODEL_COLORS):
+        start = zlib.crc32(model.encode()) % len(FALLBACK)
+        pick = next((FALLBACK[(start + k) % len(FALLBACK)] for k in range(len(FALLBACK))
+                     if FALLBACK[(start + k) % len(FALLBACK)] not in taken), FALLBACK[start])
+        colors[model] = pick
+        taken.add(pick)
+    return colors
 
 
 def reference_lines(summary: Summary) -> list[tuple[float, str, Any]]:
@@ -47,7 +74,7 @@ def reference_lines(summary: Summary) -> list[tuple[float, str, Any]]:
         if claim.get("rule") in CLAIM_VALUE_RULES and isinstance(claim.get("value"), (int, float)) \
                 and claim.get("model") in shown:
             lines.append((float(claim["value"]), f"paper: {claim['id']} ({claim['model']})",
-                          model_color(claim["model"])))
+                          figure_colors([r.cell.model for r in summary.rows] + [claim["model"]])[claim["model"]]))
     return lines
 
 

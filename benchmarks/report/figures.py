@@ -92,8 +92,9 @@ def _draw_rows(ax: Any, rows: list[Row], metric: str, window: int | None
     """Each row's median training curve with its band, and its held-out points, in the model's colour (rows
     of one model with several configs get their own line style). Returns the drawn medians and held-out values."""
     drawn, held_out, seen = [], [], {}
+    colors = parts.figure_colors([row.cell.model for row in rows])
     for row in rows:
-        color = parts.model_color(row.cell.model)
+        color = colors[row.cell.model]
         style = ("-", "--", "-.", ":")[seen.get(row.cell.model, 0) % 4]
         seen[row.cell.model] = seen.get(row.cell.model, 0) + 1
         band = _curve_band(row, metric, window)
@@ -121,11 +122,12 @@ def survival_curves(summary: Summary, stem: Path) -> list[Path]:
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.add_subplot()
         ends = []
+        colors = parts.figure_colors([row.cell.model for row in summary.rows])
         for row in summary.rows:
             km = row.survival
             if km is None or not km.n:
                 continue
-            color = parts.model_color(row.cell.model)
+            color = colors[row.cell.model]
             t = np.concatenate([[0.0], km.times])
             ax.step(t, np.concatenate([[1.0], km.survival]), where="post", color=color,
                     label=f"{row.cell.label} ({km.converged}/{km.n} converged)")
