@@ -6,6 +6,7 @@ import math
 import pytest
 import scipy.stats
 
+from benchmarks.harness.records import config_hash
 from benchmarks.report import aggregate
 from benchmarks.report.collect import build_sections
 from benchmarks.report.summary import summarise
@@ -62,3 +63,25 @@ def test_direction_follows_the_metric_and_the_table_renders():
     assert rows == [["quick", "t", "duan_rnn_hebbian", "duan_rnn_nonplastic", "1",
                      "undefined (not computed below 5 seeds per arm)", "0.125 (signed-rank)", "0.05", "3 x 3"]]
     assert aggregate.to_csv(higher).splitlines()[1].startswith("quick,t,duan_rnn_hebbian,duan_rnn_nonplastic,1.0,")
+
+
+def test_a_peer_is_declared_where_the_model_is_and_a_plastic_model_without_one_is_listed():
+    """The peer comes from the record's model config (new records) or the model's YAML (older ones); a plastic
+    model that declares none is named under the across-task table instead of silently left out."""
+    assert aggregate.peer("new_arm", {"model": {"peer": "rnn"}}) == "rnn"
+    assert aggregate.peer("../../etc/passwd") is None
+    records = [(f"t/{m}/{s}.json", make_record("t", m, s, v, curve(0.5, 0.5, 0)))
+               for m, v in (("fast_weights", 0.1), ("rnn", 0.2)) for s in range(2)]
+    for _, record in records:
+        record.config["model"].update({"family": "miconi", "rule": "hebbian", "alpha": "shared"}
+                                      if record.model == "fast_weights" else {"family": "rnn"})
+        record.config_hash = config_hash(record.config)
+    sums = [summarise(section, {}) for section in build_sections(records, {})]
+    assert aggregate.comparisons(sums) == []
+    assert aggregate.without_peer(sums) == ["fast_weights (t, quick: declares no peer)"]
+    for _, record in records:
+        if record.model == "fast_weights":
+            record.config["model"]["peer"] = "rnn"
+    sums = [summarise(section, {}) for section in build_sections(records, {})]
+    assert [(c.arm, c.peer) for c in aggregate.comparisons(sums)] == [("fast_weights", "rnn")]
+    assert aggregate.without_peer(sums) == []

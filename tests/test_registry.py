@@ -38,7 +38,7 @@ def test_a_family_schema_is_its_constructor_arguments(family):
     build, kind = models.FAMILIES[family]
     params = [p for p in inspect.signature(build.__init__).parameters if p != "self"]
     fields = [f.name for f in dataclasses.fields(models.family_schema(family))]
-    assert fields == ["name", "family"] + [p for p in params if p not in models.KINDS[kind]]
+    assert fields == ["name", "family", "peer"] + [p for p in params if p not in models.KINDS[kind]]
     assert set(models.KINDS[kind]) <= set(params), f"{family} lacks the arguments a {kind} model is given"
 
 
@@ -90,7 +90,7 @@ def gru_core(monkeypatch, tmp_path):
 def test_a_new_recurrent_core_runs_on_the_maze(gru_core, tmp_path):
     cfg = compose_config(["task=maze", "model=gru", gru_core, "budget=smoke", f"out_dir={tmp_path / 'runs'}",
                           "progress=false"])
-    assert OmegaConf.to_container(cfg.model) == {"name": "gru", "family": "gru_core", "hidden_size": 12}
+    assert OmegaConf.to_container(cfg.model) == {"name": "gru", "family": "gru_core", "peer": None, "hidden_size": 12}
     record = run(cfg)
     assert record.status == "ok" and math.isfinite(record.final["reward"])
     gru = 3 * 12 * (17 + 12) + 2 * 3 * 12  # GRUCell on the 17 reference observations

@@ -54,7 +54,7 @@ FAMILIES: dict[str, Family] = {
     "duan_fewshot": Family(DuanFewShotClassifier, "fewshot"),  # conv backbone -> DuanNet
     "maml_mlp": Family(MAMLRegressor, "regressor"),  # adapted on the support set
 }
-HARNESS_FIELDS = {"name", "family"}
+HARNESS_FIELDS = {"name", "family", "peer"}  # read by the harness and the report, never passed to the constructor
 
 
 def _optional(tp: Any) -> Any:
@@ -70,7 +70,10 @@ def family_schema(family: str) -> type:
     ctor, kind = FAMILIES[family]
     hints = typing.get_type_hints(ctor.__init__)
     fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=MISSING)),
-                                          ("family", str, dataclasses.field(default=family))]
+                                          ("family", str, dataclasses.field(default=family)),
+                                          # the same network without plasticity, which the report's across-task
+                                          # view compares this model with; None for a model with no such peer
+                                          ("peer", Optional[str], dataclasses.field(default=None))]
     for pname, param in inspect.signature(ctor.__init__).parameters.items():
         if pname == "self" or pname in KINDS[kind]:
             continue

@@ -6,15 +6,17 @@ interval from a bootstrap stratified by task). scipy/numpy only: the statistic i
 from __future__ import annotations
 
 import csv
-import math
 import io
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import yaml
 
+from benchmarks.harness.records import SAFE_NAME
 from benchmarks.harness.seeding import numpy_generator
 from benchmarks.report import stats
 from benchmarks.report.published import paired_values
@@ -25,18 +27,27 @@ RESAMPLES = 2000
 ALL_TASKS = "mean over tasks"
 
 
-def peer(model: str) -> str | None:
-    """The non-plastic model an arm is compared with: the same network without plasticity (Miconi's plastic and
-    plastic_shared vs rnn, the maze cores plastic_core and plastic_shared_core vs rnn_core; Duan's
-    duan_<core>_<rule> vs duan_<core>_nonplastic); None for non-plastic models."""
-    if model in ("plastic", "plastic_shared"):
-        return "rnn"
-    if model in ("plastic_core", "plastic_shared_core"):
-        return "rnn_core"
-    parts = model.split("_")
-    if len(parts) == 3 and parts[0] == "duan" and parts[2] in ("hebbian", "gradient"):
-        return f"duan_{parts[1]}_nonplastic"
+MODEL_CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+PLASTIC_FAMILIES = ("miconi", "miconi_core", "miconi_head", "duan", "duan_fewshot")
+
+
+def peer(model: str, config: dict | None = None) -> str | None:
+    """The non-plastic model an arm is compared with, as declared where the model is declared: the ``peer`` key
+    of its record's model config, else of its YAML (benchmarks/conf/model/<model>.yaml; records written before
+    the key existed); None when it declares none."""
+    declared = ((config or {}).get("model") or {}).get("peer")
+    if declared:
+        return declared
+    path = MODEL_CONF / f"{model}.yaml"
+    if SAFE_NAME.fullmatch(model) and path.is_file():
+        return (yaml.safe_load(path.read_text()) or {}).get("peer")
     return None
+
+
+def is_plastic(config: dict) -> bool:
+    """A model whose connections change within an episode (a plastic family with a rule and alpha)."""
+    model = config.get("model") or {}
+    return model.get("family") in PLASTIC_FAMILIES and model.get("rule") != "none" and model.get("alpha") != "none"
 
 
 @dataclass
@@ -98,7 +109,7 @@ def comparisons(summaries: list[Summary]) -> list[Comparison]:
     for summary in sorted(summaries, key=lambda s: (s.section.budget, s.section.task)):
         s, rows = summary.section, _single_rows(summary)
         for model, row in sorted(rows.items()):
-            other = peer(model)
+            other = peer(model, row.cell.config)
             if other not in rows:
                 continue
             pair = (np.asarray(row.values), np.asarray(rows[other].values), s.lower_is_better)
@@ -110,6 +121,20 @@ def comparisons(summaries: list[Summary]) -> list[Comparison]:
         if len(pairs) > 1:
             out.append(_comparison(budget, ALL_TASKS, arm, other, pairs, f"{len(pairs)} tasks"))
     return out
+
+
+def without_peer(summaries: list[Summary]) -> list[str]:
+    """Plastic models of the report that declare no peer (or whose peer did not run beside them): listed, so none
+    is left out of the across-task view without a word."""
+    out = set()
+    for summary in summaries:
+        rows = _single_rows(summary)
+        for model, row in rows.items():
+            other = peer(model, row.cell.config)
+            if is_plastic(row.cell.config) and other not in rows:
+                why = "declares no peer" if other is None else f"its peer {other} did not run beside it"
+                out.add(f"{model} ({summary.section.task}, {summary.section.budget}: {why})")
+    return sorted(out)
 
 
 def table(items: list[Comparison]) -> tuple[list[str], list[list[str]]]:

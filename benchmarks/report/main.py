@@ -297,6 +297,10 @@ def aggregate_markdown(summaries: list[Summary], out: Path, written: set[Path]) 
         return ""
     rendered = aggregate.table(items)
     parts = ["## Across tasks: does plasticity help?\n", aggregate.EXPLAINED + "\n", tables.to_markdown(rendered)]
+    lonely = aggregate.without_peer(summaries)
+    if lonely:
+        parts.append("Plastic models not in this view (a model declares its non-plastic peer with `peer:` in its "
+                     "YAML): " + "; ".join(lonely) + ".\n")
     for budget in sorted({c.budget for c in items}, key=lambda b: (BUDGET_ORDER.get(b, 9), b)):
         paths = aggregate.figure(items, budget, out / "figures" / f"aggregate-{budget}")
         written.update(paths)
