@@ -140,18 +140,20 @@ def headline(summaries: list[Summary], records: list | None = None, register: li
     budgets = budgets_of(summaries)
     text = reproducibility.summary_markdown(summaries, records or [], register or [], budgets)
     for budget in budgets:
-        results = [["Task", "Model", "Metric", "Mean", tables.CI_T, "Seeds"]]
+        results = [["Task", "Model", "Metric", "Mean", tables.CI_T, "Seeds", "Parameters"]]
         for summary in (s for s in summaries if s.section.budget == budget):
             s = summary.section
-            for row in summary.rows:
+            for row in summary.rows:  # parameters beside the result: a size mismatch between arms is visible
                 results.append([s.task, row.cell.label, s.metric, tables.fmt(row.mean),
-                                tables.fmt_interval(row.t_ci), str(len(row.values))])
+                                tables.fmt_interval(row.t_ci), str(len(row.values)),
+                                "/".join(f"{n:,}" for n in row.n_params)])
             shown = {row.cell.model for row in summary.rows}
             for model, _, _, why in s.excluded:
                 if model not in shown:  # a model with no usable run (skipped task, all diverged) still gets a line
                     shown.add(model)
-                    results.append([s.task, model, s.metric, "n/a", f"no usable run ({why})", "0"])
-        text += f"\n#### Budget `{budget}`\n\nFinal held-out metric per model (mean over seeds; 95% t CI across seeds):\n\n"
+                    results.append([s.task, model, s.metric, "n/a", f"no usable run ({why})", "0", "n/a"])
+        text += (f"\n#### Budget `{budget}`\n\nFinal held-out metric per model (mean over seeds; 95% t CI across seeds; "
+                 "trained parameters):\n\n")
         text += tables.to_markdown((results[0], results[1:]))
     return text
 
