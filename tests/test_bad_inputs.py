@@ -24,6 +24,7 @@ from benchmarks.harness import atomic
 from benchmarks.harness.checkpoint import Checkpointer, TrainState
 from benchmarks.harness.config import compose_config, resolve_cell
 from benchmarks.harness.errors import UserError, writable_dir
+from benchmarks.harness.lifeline import descendants
 from benchmarks.harness.records import load_record, write_record
 from benchmarks.report import folders, main as report
 from benchmarks.run import run
@@ -303,19 +304,7 @@ def test_resuming_with_other_inputs_is_refused_or_recorded(tmp_path, changed, re
 
 
 def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+    return set(descendants(pid))
 
 
 def _alive(pid: int) -> bool:

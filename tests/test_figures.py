@@ -19,8 +19,9 @@ def test_one_colour_per_model_everywhere():
     configured = sorted(p.stem for p in (Path(parts.__file__).parent / "conf" / "model").glob("*.yaml"))
     assert set(configured) <= set(parts.MODEL_COLORS), "give the new model a colour in figure_parts.MODEL_COLORS"
     assert len(set(parts.MODEL_COLORS.values())) == len(parts.MODEL_COLORS)  # no two models share a colour
-    assert parts.model_color("a_model_from_elsewhere") == parts.model_color("a_model_from_elsewhere")
-    assert parts.model_color("a_model_from_elsewhere") in parts.FALLBACK
+    new = parts.figure_colors(["a_model_from_elsewhere"])["a_model_from_elsewhere"]
+    assert new == parts.figure_colors(["plastic", "a_model_from_elsewhere"])["a_model_from_elsewhere"]
+    assert new in parts.FALLBACK
 
 
 def test_clipping_leaves_out_an_early_spike_only():
@@ -53,7 +54,7 @@ def test_reference_lines_held_out_points_and_budget_label():
     lines = parts.reference_lines(summary)
     assert [(v, label) for v, label, _ in lines] == [(0.2, "chance"), (pytest.approx(1 / 6), "no-memory floor"),
                                                      (0.05, "paper: c1 (plastic)")]
-    assert lines[2][2] == parts.model_color("plastic")
+    assert lines[2][2] == parts.MODEL_COLORS["plastic"]
     episodes, medians = parts.eval_points(summary.rows[0], "bit_error")
     assert episodes.tolist() == [500, 1000] and medians.tolist() == pytest.approx([0.8, 0.1])
     assert budget_label(summary.section) == "quick, entries overridden: episodes=1000, eval_episodes=100"

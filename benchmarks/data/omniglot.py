@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from benchmarks.data.archive import (DataCorrupt, DataUnavailable, cache_dir, check_md5, extract_tree,
-                                     find_archives, resolve_data_dir)
+                                     file_digest, find_archives, resolve_data_dir)
 from benchmarks.harness.atomic import atomic_torch_save, atomic_write_text
 
 PARTS = ("images_background", "images_evaluation")
@@ -136,20 +136,12 @@ def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: b
             images.append(np.stack([decode(png, image_size) for png in drawings(folder)]))
     tensor = torch.from_numpy(np.stack(images))  # (C, 20, S, S)
     atomic_torch_save({"images": tensor, "classes": classes}, path)
-    atomic_write_text(_digest_path(path), file_sha256(path) + "\n")  # written after the cache: a pair or nothing
+    atomic_write_text(_digest_path(path), file_digest(path, "sha256") + "\n")  # after the cache: a pair or nothing
     return OmniglotImages(tensor, classes, digests, sources)
 
 
 def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_cached(path: Path, n_classes: int, image_size: int) -> dict | None:
@@ -159,7 +151,7 @@ def _load_cached(path: Path, n_classes: int, image_size: int) -> dict | None:
     if not path.is_file():
         return None
     try:
-        if _digest_path(path).read_text().strip() != file_sha256(path):
+        if _digest_path(path).read_text().strip() != file_digest(path, "sha256"):
             return None
         cached = torch.load(path, weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError):

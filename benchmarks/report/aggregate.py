@@ -6,6 +6,7 @@ interval from a bootstrap stratified by task). scipy/numpy only: the statistic i
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections import defaultdict
@@ -36,8 +37,12 @@ def peer(model: str, config: dict | None = None) -> str | None:
     of its record's model config, else of its YAML (benchmarks/conf/model/<model>.yaml; records written before
     the key existed); None when it declares none."""
     declared = ((config or {}).get("model") or {}).get("peer")
-    if declared:
-        return declared
+    return declared or _yaml_peer(model)
+
+
+@functools.lru_cache(maxsize=None)
+def _yaml_peer(model: str) -> str | None:
+    """The peer declared in the model's YAML, read once per model and report."""
     path = MODEL_CONF / f"{model}.yaml"
     if SAFE_NAME.fullmatch(model) and path.is_file():
         return (yaml.safe_load(path.read_text()) or {}).get("peer")

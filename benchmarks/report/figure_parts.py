@@ -41,15 +41,10 @@ CLAIM_VALUE_RULES = ("equivalence", "anchor")  # claims stating a value of the m
 WARMUP = 0.1  # share of the episodes left out when an early spike would flatten the rest of a curve
 
 
-def model_color(model: str) -> Any:
-    """The model's colour in every figure (MODEL_COLORS; a model without an entry: a fixed hash of its name into
-    FALLBACK, which holds no configured colour)."""
-    return MODEL_COLORS.get(model) or FALLBACK[zlib.crc32(model.encode()) % len(FALLBACK)]
-
-
 def figure_colors(models: list[str]) -> dict[str, Any]:
-    """A distinct colour for every model of one figure: configured ones keep theirs; the others their own
-    (model_color), or, when two of them hash to the same colour, the next free one of FALLBACK."""
+    """A distinct colour for every model of one figure: configured ones keep theirs (MODEL_COLORS); the others a
+    fixed hash of their name into FALLBACK (which holds no configured colour), or, when two of them hash to the same
+    colour, the next free one."""
     colors = {m: MODEL_COLORS[m] for m in models if m in MODEL_COLORS}
     taken = {tuple(matplotlib.colors.to_rgb(c)) for c in colors.values()}
     for model in sorted(m for m in dict.fromkeys(models) if m not in MODEL_COLORS):

@@ -43,6 +43,11 @@ def _draw(values: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
     return values[rng.integers(0, values.size, (RESAMPLES, n))]
 
 
+def _tie_sums(ranks: np.ndarray) -> np.ndarray:
+    """Per row, the sum of t^3 - t over groups of t tied ranks (the normal approximations' tie correction)."""
+    return np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
+
+
 def _signed_rank_p(d: np.ndarray) -> np.ndarray:
     """One-sided p (differences tend to be positive) per row of d (RESAMPLES, n): exact up to EXACT_UP_TO pairs
     (every sign pattern enumerated against each row's mid-ranks), else the normal approximation with ties."""
@@ -55,7 +60,7 @@ def _signed_rank_p(d: np.ndarray) -> np.ndarray:
         signs = (np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1  # (2^n, n): every sign pattern
         null = ranks @ signs.T  # (RESAMPLES, 2^n)
         return np.mean(null >= w_plus[:, None] - 1e-9, axis=1)
-    ties = np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
+    ties = _tie_sums(ranks)
     sd = np.sqrt(n * (n + 1) * (2 * n + 1) / 24 - ties / 48)
     with np.errstate(divide="ignore", invalid="ignore"):
         return sps.norm.sf((w_plus - n * (n + 1) / 4) / sd)
@@ -74,7 +79,7 @@ def _rank_sum_p(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.mean(ranks @ masks.T >= observed[:, None] - 1e-9, axis=1)
     u = observed - n * (n + 1) / 2
     big_n = 2 * n
-    ties = np.array([np.sum(c ** 3 - c) for c in (np.unique(r, return_counts=True)[1] for r in ranks)])
+    ties = _tie_sums(ranks)
     sd = np.sqrt(n * n / 12 * ((big_n + 1) - ties / (big_n * (big_n - 1))))
     with np.errstate(divide="ignore", invalid="ignore"):
         return sps.norm.sf((u - n * n / 2) / sd)

@@ -136,8 +136,9 @@ def _judge_equivalence(summary: Summary, claim: dict[str, Any], result: ClaimRes
         q1, q3 = (float(v) for v in np.percentile(row.values, [25, 75]))
         result.ours += f"; our seeds' IQR [{fmt(q1)}, {fmt(q3)}] beside the paper's {claim['published_iqr']}"
     verdict, why = judge_equivalence(e, low, high)
-    if verdict == "inconclusive" and claim["estimate"] == "median" and 0.5 ** _budget_seeds(row) > ALPHA:
-        why += (f"; budget {summary.section.budget!r} runs {_budget_seeds(row)} seeds and no seed count below 5 "
+    seeds = _budget_seeds(row)
+    if verdict == "inconclusive" and claim["estimate"] == "median" and 0.5 ** seeds > ALPHA:
+        why += (f"; budget {summary.section.budget!r} runs {seeds} seeds and no seed count below 5 "
                 f"can decide a median claim (smallest p 1/2^n)")
     if verdict == "inconclusive" and not result.verdict and claim["estimate"] != "wilson":
         result.decide = power.text(power.value_seeds(row.values, low, high, claim["estimate"], _rng(summary, claim)),
