@@ -149,8 +149,15 @@ CONFIG_CASES = [
     (["task.name=binary_patterns"], "task.name='binary_patterns' disagrees with the task file"),
     (["model.name=../../escape"], "model.name='../../escape' disagrees"),
     (["budget.name=../x"], "budget.name='../x' disagrees"),
-    (["model=protonet"], "model=protonet (family protonet) does not fit task=binary_patterns_50"),
-    (["task=omniglot", "model=lstm"], "model=lstm (family lstm) does not fit task=omniglot"),
+    (["model=protonet"], "model=protonet (family protonet, a fewshot model) does not fit task=binary_patterns_50 "
+                         "(kind binary_patterns, which takes sequence models)"),
+    (["task=omniglot", "model=plastic_core"], "model=plastic_core (family miconi_core, a core model) does not fit "
+                                              "task=omniglot (kind omniglot, which takes fewshot or head or sequence "
+                                              "models)"),
+    (["task=maze", "model=plastic_head"], "To run it here, provide a core model: a class built from (input_size, "
+                                          "hidden_size, ...)"),
+    (["task=cue_reward", "model=plastic", "model.adapter_width=50"], "model.adapter_width=50 is read only where a "
+                                                                     "task wraps a sequence model"),
     (["task=cue_reward", "model=lstm"], "model.hidden_size has no value for task=cue_reward model=lstm"),
 ]
 

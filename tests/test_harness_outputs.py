@@ -141,5 +141,6 @@ def test_experiment_sweep_params_cover_its_grid(name):
     from omegaconf import OmegaConf
     raw = OmegaConf.load(ROOT / "benchmarks" / "conf" / "experiment" / f"{name}.yaml")
     params, grid = raw.hydra.sweeper.params, raw.experiment.grid
-    assert set(params.task.split(",")) == set(grid)
-    assert set(params.model.split(",")) == {m for models in grid.values() for m in models}
+    fix = f"benchmarks/conf/experiment/{name}.yaml: list every task and model of experiment.grid in hydra.sweeper.params"
+    assert set(params.task.split(",")) == set(grid), fix
+    assert set(params.model.split(",")) == {m for models in grid.values() for m in models}, fix

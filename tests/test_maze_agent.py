@@ -9,6 +9,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from benchmarks.envs.maze import MazeEnv
+from benchmarks.harness.adapters import SequenceCore
 from benchmarks.harness.config import compose_config
 from benchmarks.harness.train import build_task
 from benchmarks.run import run
@@ -146,10 +147,37 @@ def test_a_core_config_has_only_its_constructor_arguments(model, override, key):
         compose_config(["task=maze", f"model={model}", override])
 
 
-@pytest.mark.parametrize("model", ["plastic", "lstm", "duan_rnn_gradient", "maml"])
-def test_a_model_that_is_not_a_core_is_refused_naming_the_core_families(model):
-    with pytest.raises(ValueError, match=r"task 'maze' takes core models, of the families \['lstm_core'"):
+@pytest.mark.parametrize("model", ["maml", "protonet", "plastic_head", "maml_mlp"])
+def test_a_model_that_is_neither_a_core_nor_a_sequence_model_is_refused_naming_what_fits(model):
+    with pytest.raises(ValueError, match=r"task 'maze' takes core or sequence models, of the families \['duan', "
+                                         r"'lstm', 'lstm_core'.*To run it here, provide a core model: .* or a "
+                                         r"sequence model: "):
         make(model)
+
+
+@pytest.mark.parametrize("model, extra", [("plastic", []), ("rnn", []), ("lstm", ["model.hidden_size=100"]),
+                                          ("duan_rnn_gradient", []), ("plastic", ["model.adapter_width=24"])])
+def test_a_sequence_model_runs_as_the_core_behind_an_input_projection(model, extra):
+    """The adapter: observation -> Linear -> adapter_width features -> the model -> adapter_width outputs -> heads;
+    stepping the agent equals running the projected sequence through the model (values and gradients)."""
+    task, agent, cfg = make(model, *extra)
+    width = cfg["model"]["adapter_width"] or 100
+    core = agent.core
+    assert isinstance(core, SequenceCore) and core.hidden_size == width and core.proj.in_features == 17
+    assert agent.policy.in_features == width and task.record_extra(agent)["adapter_width"] == width
+    obs = torch.randn(5, 3, 17)
+    stepped, state = [], agent.initial_state(3)
+    for x in obs:
+        y, state = agent.step(x, state)
+        stepped.append(y)
+    whole, _ = agent(obs)
+    torch.testing.assert_close(torch.stack(stepped), whole)
+    by_hand = agent._heads(core.model(obs @ core.proj.weight.t() + core.proj.bias)[0])  # heads(model(Linear(obs)))
+    torch.testing.assert_close(whole, by_hand)
+    grads = torch.autograd.grad(torch.stack(stepped).square().sum(), core.proj.weight)[0]
+    again = torch.autograd.grad(by_hand.square().sum(), core.proj.weight)[0]
+    torch.testing.assert_close(grads, again, rtol=1e-4, atol=1e-4)  # float32 sums in another order
+    assert grads.abs().sum() > 0  # the projection is trained
 
 
 def test_a_bad_core_value_names_the_config_key():

@@ -138,8 +138,8 @@ def test_every_model_trains_at_smoke_budget_on_synthetic_images(fake_data, model
 def test_the_plastic_head_config_has_only_its_constructor_arguments(fake_data):
     with pytest.raises(ConfigCompositionException, match="extra_neurons"):
         compose_config(["task=omniglot", "model=plastic_head", "budget=smoke", "model.extra_neurons=3"])
-    cfg = compose_config(["task=omniglot", "model=plastic", "budget=smoke"])
-    with pytest.raises(ValueError, match="task 'omniglot' takes fewshot or head models"):
+    cfg = compose_config(["task=omniglot", "model=plastic_core", "budget=smoke"])
+    with pytest.raises(ValueError, match="task 'omniglot' takes fewshot or head or sequence models"):
         make_task().build_model(dict(cfg.model))
 
 

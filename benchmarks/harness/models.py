@@ -38,23 +38,37 @@ KINDS: dict[str, tuple[str, ...]] = {
 class Family(NamedTuple):
     build: Callable[..., nn.Module]  # the constructor; its keyword arguments are the model YAML's fields
     kind: str  # a key of KINDS
+    plastic: bool = False  # its connections change within an episode (unless a config sets rule or alpha "none");
+    # the report lists a plastic model that declares no ``peer`` instead of leaving it out of the across-task view
 
 
 FAMILIES: dict[str, Family] = {
-    "miconi": Family(PlasticRecurrentNet, "sequence"),
+    "miconi": Family(PlasticRecurrentNet, "sequence", plastic=True),
     "rnn": Family(NonPlasticRNN, "sequence"),
     "lstm": Family(LSTMBaseline, "sequence"),
-    "duan": Family(DuanNet, "sequence"),  # Duan et al. 2023: encoder -> plastic RNN/LSTM cell -> readout
-    "miconi_core": Family(PlasticRecurrentCore, "core"),  # Miconi's maze network: i2h -> plastic recurrent layer
+    "duan": Family(DuanNet, "sequence", plastic=True),  # Duan et al. 2023: encoder -> plastic RNN/LSTM -> readout
+    "miconi_core": Family(PlasticRecurrentCore, "core", plastic=True),  # Miconi's maze network: i2h -> plastic layer
     "rnn_core": Family(NonPlasticCore, "core"),  # the same core without plasticity
     "lstm_core": Family(LSTMCore, "core"),
-    "miconi_head": Family(PlasticOutputLayer, "head"),  # Miconi's Omniglot plastic softmax layer
+    "miconi_head": Family(PlasticOutputLayer, "head", plastic=True),  # Miconi's Omniglot plastic softmax layer
     "maml": Family(MAMLClassifier, "fewshot"),
     "protonet": Family(ProtoNetClassifier, "fewshot"),
-    "duan_fewshot": Family(DuanFewShotClassifier, "fewshot"),  # conv backbone -> DuanNet
+    "duan_fewshot": Family(DuanFewShotClassifier, "fewshot", plastic=True),  # conv backbone -> DuanNet
     "maml_mlp": Family(MAMLRegressor, "regressor"),  # adapted on the support set
 }
-HARNESS_FIELDS = {"name", "family", "peer"}  # read by the harness and the report, never passed to the constructor
+# read by the harness and the report, never passed to the constructor (adapter_width: sequence families only)
+HARNESS_FIELDS = {"name", "family", "peer", "adapter_width"}
+# What a model of each kind is, for the refusal of a task that does not take it (README: Adding a task or a model)
+KIND_CONTRACTS: dict[str, str] = {
+    "sequence": "a class built from (input_size, output_size) with initial_state(batch_size), step(x (B, input_size), "
+                "state) -> (y (B, output_size), state) and forward(inputs (T, B, input_size)) -> (outputs, state)",
+    "core": "a class built from (input_size, hidden_size, ...) whose step/forward return its whole hidden state "
+            "(hidden_size wide) for the task's heads",
+    "head": "an output layer built from (in_features, out_features) that the task puts on its own feature extractor",
+    "fewshot": "a classifier built from (input_size = image side, output_size = ways) with classify(support, "
+               "support_labels, query) -> log-probabilities and a loss_kind ('ce' or 'bce')",
+    "regressor": "a model built from (input_size, output_size) with regress(support_x, support_y, query_x)",
+}
 
 
 def _optional(tp: Any) -> Any:
@@ -66,14 +80,17 @@ def _optional(tp: Any) -> Any:
 
 
 def family_schema(family: str) -> type:
-    """A dataclass whose fields are the family constructor's keyword arguments, plus ``name`` and ``family``."""
-    ctor, kind = FAMILIES[family]
+    """A dataclass whose fields are the family constructor's keyword arguments, plus the harness's: ``name``,
+    ``family``, ``peer`` and, for sequence families, ``adapter_width``."""
+    ctor, kind = FAMILIES[family].build, FAMILIES[family].kind
     hints = typing.get_type_hints(ctor.__init__)
     fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=MISSING)),
                                           ("family", str, dataclasses.field(default=family)),
                                           # the same network without plasticity, which the report's across-task
                                           # view compares this model with; None for a model with no such peer
                                           ("peer", Optional[str], dataclasses.field(default=None))]
+    if kind == "sequence":  # the width a task's adapter gives it (benchmarks.harness.adapters; None: the task's)
+        fields.append(("adapter_width", Optional[int], dataclasses.field(default=None)))
     for pname, param in inspect.signature(ctor.__init__).parameters.items():
         if pname == "self" or pname in KINDS[kind]:
             continue
@@ -94,16 +111,25 @@ def family_of(model_cfg: dict[str, Any]) -> Family:
 
 
 def build_model(model_cfg: dict[str, Any], io: dict[str, Any], accepts: tuple[str, ...] | None = None,
-                task: str = "this task") -> nn.Module:
+                task: str = "this task", reads_width: bool = False) -> nn.Module:
     """Instantiate ``model_cfg['family']`` with the task's ``io`` and the config's keyword arguments.
 
     ``accepts``: the kinds of model the task can run (None: any). A constructor's error, which names its
-    argument (``rule='stdp'``), is re-raised naming the config key (``model.rule='stdp'``)."""
+    argument (``rule='stdp'``), is re-raised naming the config key (``model.rule='stdp'``). ``reads_width``: the
+    task wraps the model in an adapter that reads ``model.adapter_width``; elsewhere a set value is refused."""
     family = family_of(model_cfg)
     if accepts is not None and family.kind not in accepts:
         fitting = sorted(name for name, f in FAMILIES.items() if f.kind in accepts)
+        kinds = " or ".join(accepts)
         raise ValueError(f"model {model_cfg['name']!r} (family {model_cfg['family']!r}) is a {family.kind} model; "
-                         f"{task} takes {' or '.join(accepts)} models, of the families {fitting}")
+                         f"{task} takes {kinds} models, of the families {fitting}. To run it here, provide "
+                         + "; or ".join(f"a {kind} model: {KIND_CONTRACTS[kind]}" for kind in accepts)
+                         + ", registered as Family(<class>, '<kind>') in benchmarks/harness/models.py::FAMILIES "
+                           "(README: Adding a task or a model)")
+    if not reads_width and model_cfg.get("adapter_width") is not None:
+        raise ValueError(f"model.adapter_width={model_cfg['adapter_width']} is read only where a task wraps a "
+                         f"sequence model in an adapter (task=maze); {task} runs model {model_cfg['name']!r} as "
+                         "built: drop the setting")
     kwargs = model_kwargs(model_cfg)
     try:
         return family.build(**io, **kwargs)

@@ -58,8 +58,11 @@ class RunRecord:
 def config_hash(config: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of what defines the experiment cell (the seed and paths excluded)."""
     cell = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
-    if isinstance(cell.get("model"), dict) and "peer" in cell["model"]:  # whom the report compares it with: not
-        cell["model"] = {k: v for k, v in cell["model"].items() if k != "peer"}  # what the run computes
+    if isinstance(cell.get("model"), dict):  # peer: whom the report compares it with, not what the run computes;
+        # adapter_width unset (None): the task's default width, hashed only when set, so records from before the
+        # field existed keep their hashes
+        cell["model"] = {k: v for k, v in cell["model"].items()
+                         if k != "peer" and not (k == "adapter_width" and v is None)}
     return hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()
 
 

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import yaml
 
+from benchmarks.harness.models import FAMILIES
 from benchmarks.harness.records import SAFE_NAME
 from benchmarks.harness.seeding import numpy_generator
 from benchmarks.report import stats
@@ -29,7 +30,6 @@ ALL_TASKS = "mean over tasks"
 
 
 MODEL_CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
-PLASTIC_FAMILIES = ("miconi", "miconi_core", "miconi_head", "duan", "duan_fewshot")
 
 
 def peer(model: str, config: dict | None = None) -> str | None:
@@ -50,9 +50,13 @@ def _yaml_peer(model: str) -> str | None:
 
 
 def is_plastic(config: dict) -> bool:
-    """A model whose connections change within an episode (a plastic family with a rule and alpha)."""
+    """A model whose connections change within an episode: one that declares a non-plastic peer, or a model of a
+    family registered plastic (``benchmarks.harness.models.FAMILIES``) whose config does not switch it off (rule or
+    alpha "none"). ``without_peer`` also counts a model that is another's peer as the non-plastic arm."""
     model = config.get("model") or {}
-    return model.get("family") in PLASTIC_FAMILIES and model.get("rule") != "none" and model.get("alpha") != "none"
+    family = FAMILIES.get(str(model.get("family")))
+    registered = family is not None and family.plastic
+    return bool(model.get("peer")) or (registered and model.get("rule") != "none" and model.get("alpha") != "none")
 
 
 @dataclass
@@ -134,9 +138,10 @@ def without_peer(summaries: list[Summary]) -> list[str]:
     out = set()
     for summary in summaries:
         rows = _single_rows(summary)
+        peers = {peer(model, row.cell.config) for model, row in rows.items()}
         for model, row in rows.items():
             other = peer(model, row.cell.config)
-            if is_plastic(row.cell.config) and other not in rows:
+            if is_plastic(row.cell.config) and model not in peers and other not in rows:
                 why = "declares no peer" if other is None else f"its peer {other} did not run beside it"
                 out.add(f"{model} ({summary.section.task}, {summary.section.budget}: {why})")
     return sorted(out)

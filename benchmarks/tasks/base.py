@@ -42,6 +42,7 @@ class Task:
     primary_metric = "loss"  # the metric tables report and thresholds check
     lower_is_better = True
     model_kinds: tuple[str, ...] = ("sequence",)  # kinds of model family it runs (``benchmarks.harness.models.KINDS``)
+    reads_adapter_width = False  # whether it wraps a sequence model in an adapter of ``model.adapter_width``
 
     def __init__(self, config: Any, name: str | None = None, data_dir: str | None = None) -> None:
         """config: the task's config dataclass; name: the task config's name (defaults to the class's);

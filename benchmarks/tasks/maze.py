@@ -8,6 +8,8 @@ teleport. Score: total reward per episode (+10 per hit, -0.1 per wall bump), hig
 Agent = a recurrent core + softmax policy head + value head (``benchmarks.tasks.a2c.ActorCritic``), trained by A2C.
 The core is any model family of kind ``core`` (``benchmarks.harness.models.FAMILIES``: ``miconi_core``, ``rnn_core``,
 ``lstm_core``, ...), built from its own YAML with the observation size as ``input_size``; the task only wraps it.
+A ``sequence`` model (``plastic``, ``rnn``, a new one) runs as the core behind a trained input projection
+(``benchmarks.harness.adapters.SequenceCore``), from the same YAML it runs the sequence tasks with.
 
 Actions are sampled from the policy in training and in evaluation (the agent explores by sampling, as trained),
 from a generator seeded by the batch, so an evaluation pool scores every model on identical randomness.
@@ -24,6 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmarks.envs.maze import COLOURS, N_ACTIONS, BatchedMaze, MazeLayout, MazeSpec, render_frame
+from benchmarks.harness.adapters import DEFAULT_WIDTH, SequenceCore, check_stepped, describe
+from benchmarks.harness.models import build_model, family_of
 from benchmarks.tasks.a2c import PENALTIES, ActorCritic, a2c_loss
 from benchmarks.tasks.base import Task
 
@@ -75,7 +79,8 @@ class Maze(Task):
     name = "maze"
     primary_metric = "reward"
     lower_is_better = False
-    model_kinds = ("core",)
+    model_kinds = ("core", "sequence")  # a sequence model runs behind an input projection (harness.adapters)
+    reads_adapter_width = True
 
     def __init__(self, config: MazeConfig, name: str | None = None, data_dir: str | None = None) -> None:
         super().__init__(config, name)
@@ -90,8 +95,16 @@ class Maze(Task):
         return MazeBatch(seeds=seeds[:batch_size], action_seed=seeds[batch_size])
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
-        """The core of ``model_cfg`` (any family of kind ``core``) under the policy and value heads."""
-        return ActorCritic(super().build_model(model_cfg), N_ACTIONS)
+        """The core of ``model_cfg`` under the policy and value heads: a ``core`` family as built, a ``sequence``
+        family as ``SequenceCore`` (a trained input projection to ``model.adapter_width`` features, default
+        ``DEFAULT_WIDTH``, the model mapping them to as many outputs)."""
+        if family_of(model_cfg).kind != "sequence":
+            return ActorCritic(super().build_model(model_cfg), N_ACTIONS)
+        width = model_cfg.get("adapter_width") or DEFAULT_WIDTH
+        sequence = build_model(model_cfg, {"input_size": width, "output_size": width}, self.model_kinds,
+                               f"task {self.name!r}", reads_width=self.reads_adapter_width)
+        check_stepped(sequence, model_cfg["name"], f"task {self.name!r}")
+        return ActorCritic(SequenceCore(sequence, self.spec.obs_size, width), N_ACTIONS)
 
     def rollout(self, model: nn.Module, batch: MazeBatch) -> dict[str, Tensor]:
         """Run the agent on the batch's episodes; returns logits (T, B, A), values, actions, rewards (T, B).
@@ -133,7 +146,7 @@ class Maze(Task):
         return loss, {"reward": rewards.sum(0).mean().item(), "hits": hits.mean().item(), **parts}
 
     def record_extra(self, model: nn.Module) -> dict[str, Any]:
-        return {"maze_trace": self.trace} if self.trace is not None else {}
+        return {**describe(model), **({"maze_trace": self.trace} if self.trace is not None else {})}
 
     @staticmethod
     def report_figures(records: list[Any], out_dir: str | Path) -> list[Path]:

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, load_omniglot
+from benchmarks.harness.adapters import SequenceFewShot, describe
 from benchmarks.harness.models import build_model, family_of
 from benchmarks.tasks.base import Task
 from plastic import ConvBackbone, PlasticFewShotClassifier, conv_output_side
@@ -115,7 +116,7 @@ class Omniglot(Task):
     name = "omniglot"
     primary_metric = "accuracy"
     lower_is_better = False
-    model_kinds = ("fewshot", "head")
+    model_kinds = ("fewshot", "head", "sequence")  # a sequence model runs on the backbone (harness.adapters)
 
     def __init__(self, config: OmniglotConfig, name: str | None = None, data_dir: str | None = None) -> None:
         super().__init__(config, name)
@@ -141,11 +142,18 @@ class Omniglot(Task):
                                generator)
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
-        """A ``fewshot`` classifier gets (image side, n_way); a plastic ``head`` goes on the conv backbone."""
-        if family_of(model_cfg).kind != "head":
+        """A ``fewshot`` classifier gets (image side, n_way); a plastic ``head`` goes on the conv backbone; a
+        ``sequence`` model reads [features, one-hot label] per image on that backbone (``SequenceFewShot``)."""
+        kind = family_of(model_cfg).kind
+        if kind == "fewshot":
             return super().build_model(model_cfg)
         side = self.config.image_size
         backbone = ConvBackbone(side)
+        if kind == "sequence":
+            n_way = self.config.n_way
+            sequence = build_model(model_cfg, {"input_size": backbone.feature_size + n_way, "output_size": n_way},
+                                   self.model_kinds, f"task {self.name!r}")
+            return SequenceFewShot(backbone, sequence, n_way)
         head = build_model(model_cfg, {"in_features": backbone.feature_size, "out_features": self.config.n_way},
                            self.model_kinds, f"task {self.name!r}")
         return PlasticFewShotClassifier(backbone, head, (1, side, side))
@@ -169,4 +177,4 @@ class Omniglot(Task):
                 "n_train_classes": len(self.train_classes), "n_test_classes": len(self.test_classes),
                 "test_classes_sha256": hashlib.sha256(test_names.encode()).hexdigest(),
                 "queries_per_episode": 1, "data_sources": self.sources,
-                "data_matches_reference": self.digests == REFERENCE_DIGESTS}
+                "data_matches_reference": self.digests == REFERENCE_DIGESTS, **describe(model)}
