@@ -25,7 +25,7 @@ from benchmarks.harness.atomic import atomic_write_text
 from benchmarks.harness.config import CONF, compose_config
 from benchmarks.harness.errors import command_errors, writable_dir
 from benchmarks.harness.records import RunRecord
-from benchmarks.report import aggregate, deviations, figures, labels, reproducibility, tables
+from benchmarks.report import aggregate, deviations, figures, labels, parity, reproducibility, tables
 from benchmarks.report.collect import Loaded, build_sections, load_dirs
 from benchmarks.report.folders import (DEFAULT_RUNS, check_experiment, check_readme_source, check_record_dirs,
                                       contained, default_out, relative, remove_stale, update_readme)
@@ -263,10 +263,11 @@ def generate(dirs: list[str], out: Path, published_path: Path, experiment: str |
     for task, group in by_task.items():
         written.update(write_task_tables(task, group, out / "tables"))
     across = aggregate_markdown(summaries, out, written)
+    parity_text = parity_markdown([r for _, r in loaded.records], out, written)
     text = headline(summaries, loaded.records, register)
     perf = out / "perf.md"
     report = ["# Results\n", GENERATED, text, "## How to read this report\n", HOW_TO_READ, tested, across,
-              "## Tasks\n", *body,
+              parity_text, "## Tasks\n", *body,
               missing_cells(loaded.records, experiment), problems_markdown(loaded),
               "## Performance\n\n" + perf.read_text() if perf.exists() else ""]
     if not summaries:
@@ -290,6 +291,22 @@ def _figures(summary: Summary, out: Path, written: set[Path]) -> list[Path]:
     summary.notes += notes
     written.update(paths + extra)
     return paths + extra
+
+
+def parity_markdown(records: list[RunRecord], out: Path, written: set[Path], folder: Path = parity.PARITY) -> str:
+    """The parity section, when a reference setting of ``folder`` has records of its harness cell here: every
+    setting, judged, and drawn where both sides ran (``benchmarks.report.parity``)."""
+    results = [parity.judge(setting, records) for setting in parity.load_settings(folder)]
+    if not any(r.ours for r in results):
+        return ""
+    paths = {}
+    for r in results:
+        if not (r.ours and r.setting.curves):
+            continue
+        path = parity.figure(r, contained(out, out / "figures" / f"parity-{r.setting.name}.png"))
+        written.add(path)
+        paths[r.setting.name] = relative(path, out)
+    return parity.markdown(results, paths)
 
 
 def aggregate_markdown(summaries: list[Summary], out: Path, written: set[Path]) -> str:

@@ -1,0 +1,193 @@
+"""Parity with the authors' code (``benchmarks.report.parity``): reference files checked, the statistics exact, the
+verdicts the data support, the report's section, and the regression guard that re-runs the cheapest setting."""
+from __future__ import annotations
+
+import itertools
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks.harness.config import compose_config
+from benchmarks.report import parity
+from benchmarks.report.main import parity_markdown
+from benchmarks.run import run
+
+REAL = sorted(parity.PARITY.glob("*.yaml"))
+
+
+def write_setting(folder: Path, name: str, curves: dict[int, list[float]], **overrides) -> Path:
+    spec = {"setting": name, "title": f"toy {name}", "harness": {"task": "binary_patterns_50", "model": "plastic",
+                                                                   "budget": "smoke"},
+            "metric": "bit_error", "lower_is_better": True, "window": 2, "checkpoints": [2, 4], "margin": 0.05,
+            "margin_reason": "a tenth of chance", "criterion": {"threshold": 0.3, "margin": 1, "margin_reason": "x"},
+            "reference": {"repository": "someone/code", "commit": "0" * 40, "file": "run.py", "flags": "",
+                          "edits": ["none"]},
+            "seeds": {s: {"seconds_per_episode": 0.5, "peak_rss_mb": 100.0} for s in curves}, **overrides}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    rows = ["seed,episode,value"] + [f"{s},{i + 1},{v}" for s, c in curves.items() for i, v in enumerate(c)]
+    path.with_suffix(".csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("path", REAL, ids=[p.stem for p in REAL])
+def test_every_reference_setting_loads_with_provenance_and_five_seeds(path):
+    setting = parity.load_setting(path)
+    assert len(setting.curves) >= 5 or setting.unavailable, "at least 5 seeds per setting, or the reason why none"
+    assert {"repository", "commit", "file", "flags", "edits", "machine", "date"} <= set(setting.reference)
+    assert len(str(setting.reference["commit"])) == 40 and setting.reference["edits"]
+    cfg = compose_config([f"task={setting.harness['task']}", f"model={setting.harness['model']}",
+                          f"budget={setting.harness['budget']}", "experiment=parity"])
+    assert cfg.budget.tasks[setting.harness["task"]].batch_size == 1
+    assert cfg.budget.tasks[setting.harness["task"]].episodes >= max(setting.checkpoints)
+    assert cfg.curve_points >= cfg.budget.tasks[setting.harness["task"]].episodes
+
+
+def test_no_file_of_the_authors_code_is_in_the_repository():
+    """Identifiers that only the authors' scripts define (their network, episode generator and upload helpers)
+    appear in no file of the repository (the parity runner edits their script in memory, from a checkout)."""
+    root = Path(__file__).resolve().parents[1]
+    theirs = ["initialZero" + "Hebb", "zeroDiag" + "Alpha", "generateInputs" + "AndTarget", "transferFile" + "ToHdfsDir",
+              "def train" + "(paramdict", "class Plastic" + "Net(nn.Module)"]
+    found = [(str(p.relative_to(root)), token) for p in root.rglob("*")
+             if p.is_file() and p.suffix in {".py", ".md", ".yaml", ".txt", ".cfg", ".toml"} and ".tox" not in p.parts
+             and ".git" not in p.parts for token in theirs if token in p.read_text(errors="ignore")]
+    assert found == [], found
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda spec, csv: spec.update(colour="red"), "unknown keys"),
+    (lambda spec, csv: spec["reference"].pop("commit"), "reference must give"),
+    (lambda spec, csv: spec.update(setting="../escape"), "must be the file's name"),
+    (lambda spec, csv: spec.update(checkpoints=[2, 40]), "checkpoint 40 beyond"),
+    (lambda spec, csv: csv.pop(2), "episodes are not 1..N"),
+    (lambda spec, csv: spec["seeds"].pop(1), "seeds of the YAML and of the CSV differ"),
+])
+def test_a_broken_reference_file_is_refused_naming_it(tmp_path, change, message):
+    path = write_setting(tmp_path, "toy", {0: [0.5, 0.4, 0.3, 0.2], 1: [0.5, 0.4, 0.3, 0.2]})
+    spec, lines = yaml.safe_load(path.read_text()), path.with_suffix(".csv").read_text().splitlines()
+    change(spec, lines)
+    path.write_text(yaml.safe_dump(spec))
+    path.with_suffix(".csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"toy.(yaml|csv): .*{message}"):
+        parity.load_setting(path)
+
+
+def test_a_setting_the_authors_code_could_not_run_states_why_and_is_listed(tmp_path):
+    path = write_setting(tmp_path, "toy", {})
+    path.with_suffix(".csv").unlink()
+    spec = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**spec, "unavailable": "their script needs a GPU-only library"}))
+    result = parity.judge(parity.load_setting(path), [FakeRecord(0, [0.5] * 6)])
+    assert result.verdict == "not run" and "GPU-only library" in result.detail
+    text = parity.markdown([result], {})
+    assert "| toy toy | **not run** | the authors' code was not run at this setting: their script needs" in text
+    path.with_suffix(".csv").write_text("seed,episode,value\n")
+    with pytest.raises(ValueError, match="marked unavailable has no seeds and no curves"):
+        parity.load_setting(path)
+
+
+def test_the_shift_interval_is_the_exact_order_statistic_interval():
+    """5 vs 5: P(U <= 4) = 0.0476 <= 0.05 < P(U <= 5), so the 90% interval is [d_(5), d_(21)] of the 25 differences;
+    the U distribution is checked against enumerating every arrangement."""
+    for n, m in ((3, 4), (5, 5)):
+        counts = np.zeros(n * m + 1)
+        for chosen in itertools.combinations(range(n + m), n):
+            counts[sum(sum(1 for j in set(range(n + m)) - set(chosen) if j < i) for i in chosen)] += 1
+        np.testing.assert_allclose(parity._u_null(n, m), counts / counts.sum())
+    ours, theirs = [1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 0.1, 0.2, 0.3, 0.4]
+    diffs = np.sort(np.subtract.outer(ours, theirs).ravel())
+    shift, low, high = parity.shift_interval(ours, theirs)
+    assert (shift, low, high) == (float(np.median(diffs)), diffs[4], diffs[20])
+    assert parity.shift_interval([1.0], [2.0])[1:] == (-math.inf, math.inf)  # too few seeds for any interval
+
+
+def test_value_at_and_first_crossing_use_the_window_ending_at_the_episode():
+    curve = np.array([0.5, 0.4, 0.3, 0.2, 0.1])
+    assert parity.value_at(curve, 4, 2) == pytest.approx(0.25) and parity.value_at(curve, 1, 2) == 0.5
+    assert parity.first_crossing(curve, 2, 0.3, True) == (4.0, True)  # (0.3 + 0.2) / 2 = 0.25 at episode 4
+    assert parity.first_crossing(curve, 2, 0.01, True) == (5.0, False)  # censored at the horizon
+
+
+class FakeRecord:
+    def __init__(self, seed: int, values: list[float], budget: str = "smoke") -> None:
+        self.task, self.model, self.budget, self.status, self.seed = "binary_patterns_50", "plastic", budget, "ok", seed
+        self.episodes, self.batch_size, self.wall_time_s = len(values), 1, 2.0 * len(values)
+        self.curves = {"episode": list(range(1, len(values) + 1)), "bit_error": values}
+        self.extra = {"memory": {"process_peak_rss_mb": 150.0}}
+
+
+def curves(rng, n_seeds, offset=0.0, length=6):
+    return {s: list(np.clip(np.linspace(0.5, 0.1, length) + offset + rng.normal(0, 0.003, length), 0, 1))
+            for s in range(n_seeds)}
+
+
+@pytest.mark.parametrize("offset, n_seeds, verdict", [(0.0, 8, "matches"), (0.2, 8, "differs"),
+                                                      (0.0, 2, "inconclusive")])
+def test_the_verdict_is_what_the_seeds_can_decide(tmp_path, offset, n_seeds, verdict):
+    rng = np.random.default_rng(0)
+    setting = parity.load_setting(write_setting(tmp_path, "toy", curves(rng, n_seeds)))
+    ours = [FakeRecord(s, v) for s, v in curves(rng, n_seeds, offset).items()]
+    result = parity.judge(setting, ours)
+    assert result.verdict == verdict, result.detail
+    assert result.speed_ratio == pytest.approx(4.0) and result.memory_ratio == pytest.approx(1.5)
+    if verdict == "differs":
+        assert "episode 2: ours - theirs 0.2" in result.detail
+
+
+def test_records_without_every_episode_are_refused_naming_the_fix(tmp_path):
+    setting = parity.load_setting(write_setting(tmp_path, "toy", curves(np.random.default_rng(0), 2)))
+    record = FakeRecord(0, [0.5, 0.3, 0.2, 0.1])
+    record.curves["episode"] = [2, 4]
+    record.curves["bit_error"] = [0.4, 0.15]
+    with pytest.raises(ValueError, match="curve_points >= episodes"):
+        parity.judge(setting, [record])
+
+
+def test_the_report_section_shows_bands_a_figure_and_a_verdict(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "parity"
+    folder.mkdir()
+    write_setting(folder, "toy", curves(rng, 8))
+    written: set[Path] = set()
+    records = [FakeRecord(s, v) for s, v in curves(rng, 8).items()]
+    text = parity_markdown(records, tmp_path / "out", written, folder)
+    assert "## Parity with the authors' code" in text and "| toy toy | **matches** |" in text
+    assert "| episode 2 | 0.4" in text and "4.00x" in text and "1.50x" in text
+    assert [p.name for p in written] == ["parity-toy.png"] and all(p.is_file() for p in written)
+    assert parity_markdown([FakeRecord(0, [0.1] * 6, budget="quick")], tmp_path / "o2", set(), folder) == ""
+
+
+GUARD = "binary_patterns_50"  # the cheapest setting: T = 11, 51 neurons, ~10 ms an episode
+
+
+@pytest.mark.regression
+def test_our_curve_stays_inside_the_authors_band_on_the_cheapest_setting(tmp_path):
+    """Regression guard: 2 seeds of the 50-bit setting at Adam 3e-4 over its first checkpoints; each of our seeds'
+    windowed error must lie inside the authors' seed range widened by the setting's margin. Doubling eta (the
+    plastic trace's rate) was measured to fail it (closing note of the parity issue)."""
+    setting = next((parity.load_setting(p) for p in REAL if parity.load_setting(p).harness["task"] == GUARD), None)
+    if setting is None:
+        pytest.skip("no reference setting for the 50-bit task yet")
+    horizon = GUARD_HORIZON
+    checkpoints = [c for c in setting.checkpoints if c <= horizon]
+    assert checkpoints, "the guard needs a checkpoint within its horizon"
+    records = [run(compose_config([f"task={GUARD}", "model=plastic", "experiment=parity", f"seed={seed}",
+                                   f"budget.tasks.{GUARD}.episodes={horizon}", f"out_dir={tmp_path}",
+                                   "progress=false"]))
+               for seed in (0, 1)]
+    ours, _ = parity.our_curves(setting, records)
+    for c in checkpoints:
+        theirs = [parity.value_at(v, c, setting.window) for v in setting.curves.values()]
+        low, high = min(theirs) - setting.margin, max(theirs) + setting.margin
+        for seed, curve in ours.items():
+            value = parity.value_at(curve, c, setting.window)
+            assert low <= value <= high, (f"seed {seed} at episode {c}: {value:.4f} outside the authors' band "
+                                          f"[{low:.4f}, {high:.4f}] (their range ± margin {setting.margin})")
+
+
+GUARD_HORIZON = 1000
