@@ -248,7 +248,7 @@ def judge(setting: Setting, records: list[RunRecord]) -> Result:
                          "undecided at " + ", ".join(_where(p, result) for p in undecided)
                          + f": the seeds cannot tell a difference of the margin apart")
     theirs_speed = [s["seconds_per_episode"] for s in setting.seeds.values() if "seconds_per_episode" in s]
-    ours_speed = [r.wall_time_s / r.episodes for r in chosen.values()]
+    ours_speed = [r.extra.get("seconds_per_episode", r.wall_time_s / r.episodes) for r in chosen.values()]
     if theirs_speed and ours_speed:
         result.speed_ratio = float(np.median(ours_speed) / np.median(theirs_speed))
     theirs_mem = [s["peak_rss_mb"] for s in setting.seeds.values() if "peak_rss_mb" in s]

@@ -5,7 +5,7 @@ the ``seeds`` of <setting>.yaml); the YAML's provenance is written by hand befor
 
 Each log is ``episode,error,seconds`` (one row per training episode, as scripts/parity/run_miconi_full.py writes
 it) with ``<log>.meta`` beside it (``peak_rss_kib=...``); the seed is read from the file name (``..._s<K>.csv``).
-Values are rounded to 6 digits (the metrics are fractions of bits: exact at that precision)."""
+Seconds per episode: the mean over the run (training seconds / episodes, as our records state it). Values are rounded to 6 digits (the metrics are fractions of bits: exact at that precision)."""
 from __future__ import annotations
 
 import argparse
@@ -24,7 +24,7 @@ def read_log(path: Path) -> tuple[list[float], float, float | None]:
     episodes = [int(r["episode"]) for r in rows]
     if episodes != list(range(1, len(rows) + 1)):
         raise SystemExit(f"{path}: episodes are not 1..N (an unfinished run?)")
-    seconds = statistics.median(float(r["seconds"]) for r in rows)
+    seconds = statistics.fmean(float(r["seconds"]) for r in rows)  # as ours: training seconds / episodes
     meta = path.with_name(path.name + ".meta")
     peak = None
     if meta.is_file():
