@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,8 @@ def shift_interval(ours: list[float], theirs: list[float], level: float = 1 - 2 
     """(Hodges-Lehmann shift, low, high): the median of every ours - theirs difference and the exact ``level``
     interval [d_(k), d_(nm + 1 - k)], k the largest with P(U < k) <= (1 - level) / 2 (Lehmann 1975). The interval
     is (-inf, inf) when the seeds are too few for any k."""
-    diffs = np.sort(np.subtract.outer(np.asarray(ours, float), np.asarray(theirs, float)).ravel())
+    # rounded to 12 decimals: windowed means of the same values differ by float noise (1e-10), not by a shift
+    diffs = np.sort(np.round(np.subtract.outer(np.asarray(ours, float), np.asarray(theirs, float)).ravel(), 12))
     null = np.cumsum(_u_null(len(ours), len(theirs)))
     k = int(np.searchsorted(null, (1 - level) / 2, side="right"))  # P(U <= k - 1) <= tail
     shift = float(np.median(diffs))
@@ -299,7 +301,7 @@ def markdown(results: list[Result], figure_paths: dict[str, str]) -> str:
                       if ref.get("machine") else "") + ".")
         out.append(f"Ours: task `{s.harness['task']}`, model `{s.harness['model']}`, budget `{s.harness['budget']}`. "
                    f"Metric: `{s.metric}`, window {s.window} episodes. Margin ± {fmt(s.margin)}: "
-                   f"{one_line(s.margin_reason)}" + (f" {one_line(s.notes)}" if s.notes else "") + "\n")
+                   f"{one_line(s.margin_reason).rstrip('.')}." + (f" {one_line(s.notes)}" if s.notes else "") + "\n")
         if r.checkpoints:
             out.append("| checkpoint | theirs | ours | ours - theirs [90% CI] | Mann-Whitney p (Holm) | |")
             out.append("|---|---|---|---|---|---|")
@@ -343,7 +345,7 @@ def figure(result: Result, path: Path) -> Path:
         ax.axvline(c, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("training episode")
     ax.set_ylabel(f"{s.metric} ({s.window}-episode mean)")
-    ax.set_title(s.title, fontsize=9)
+    ax.set_title(textwrap.fill(s.title, 70), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     atomic_savefig(fig, path)

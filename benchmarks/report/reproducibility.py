@@ -113,12 +113,17 @@ def not_comparable_anywhere(items: list[tuple[str, str, ClaimResult]]) -> list[s
 
 
 def summary_markdown(summaries: list[Summary], records: list[tuple[str, RunRecord]], register: list[dict[str, Any]],
-                     budgets: list[str]) -> str:
+                     budgets: list[str], unjudged: tuple[str, ...] = ()) -> str:
+    """``unjudged``: budgets among ``budgets`` whose records are not set against the papers' claims (parity)."""
+    records_budgets, budgets = budgets, [b for b in budgets if b not in unjudged]
     items = _claims(summaries, budgets)
     tasks = sorted({s.section.task for s in summaries})
     parts = ["### Reproducibility summary\n",
              "Scope: " + "; ".join(PAPERS) + f". Tasks with records: {', '.join(tasks)}. Budgets with records: "
-             f"{', '.join(budgets)}. Each claim is its own replication question, decided at α = {ALPHA}; beside it, "
+             f"{', '.join(records_budgets)}"
+             + (f" ({', '.join(unjudged)}: compared with the authors' code, not with the papers' claims)"
+                if set(unjudged) & set(records_budgets) else "")
+             + f". Each claim is its own replication question, decided at α = {ALPHA}; beside it, "
              "whether it survives Holm (family-wise) and Benjamini-Hochberg (false discovery) over every "
              "verdict-bearing test of its budget.\n",
              "Verdict counts (sanity checks and literature anchors not counted):\n", counts_line(items, budgets),
@@ -132,7 +137,7 @@ def summary_markdown(summaries: list[Summary], records: list[tuple[str, RunRecor
     sanity = sanity_table(summaries)
     if sanity[1]:
         parts += ["Sanity checks (not paper claims, not counted):\n", tables.to_markdown(sanity)]
-    parts += ["Compute used by the records:\n", tables.to_markdown(compute_table(records, budgets)),
+    parts += ["Compute used by the records:\n", tables.to_markdown(compute_table(records, records_budgets)),
               "Deviations from the papers' protocols (benchmarks/report/deviations.yaml; the Deviations column above "
               "names those touching each claim):\n", tables.to_markdown(deviations.table(register))]
     return "\n".join(parts)
