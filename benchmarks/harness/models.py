@@ -71,6 +71,19 @@ KIND_CONTRACTS: dict[str, str] = {
 }
 
 
+def how_to_provide(kinds: tuple[str, ...]) -> str:
+    """The end of a refusal: what a model of each kind a task takes must offer, and where it is registered."""
+    return ("To run it here, provide " + "; or ".join(f"a {kind} model: {KIND_CONTRACTS[kind]}" for kind in kinds)
+            + ", registered as Family(<class>, '<kind>') in benchmarks/harness/models.py::FAMILIES (README: Adding a "
+              "task or a model)")
+
+
+def unread_width(width: Any, task: str, model: str) -> str:
+    """The refusal of ``model.adapter_width`` where no adapter reads it (checked on the config and at build)."""
+    return (f"model.adapter_width={width} is read only where a task wraps a sequence model in an adapter (task=maze); "
+            f"{task} runs model {model} as built: drop the setting")
+
+
 def _optional(tp: Any) -> Any:
     """``X | None`` -> ``Optional[X]`` (the spelling OmegaConf understands)."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
@@ -120,16 +133,11 @@ def build_model(model_cfg: dict[str, Any], io: dict[str, Any], accepts: tuple[st
     family = family_of(model_cfg)
     if accepts is not None and family.kind not in accepts:
         fitting = sorted(name for name, f in FAMILIES.items() if f.kind in accepts)
-        kinds = " or ".join(accepts)
         raise ValueError(f"model {model_cfg['name']!r} (family {model_cfg['family']!r}) is a {family.kind} model; "
-                         f"{task} takes {kinds} models, of the families {fitting}. To run it here, provide "
-                         + "; or ".join(f"a {kind} model: {KIND_CONTRACTS[kind]}" for kind in accepts)
-                         + ", registered as Family(<class>, '<kind>') in benchmarks/harness/models.py::FAMILIES "
-                           "(README: Adding a task or a model)")
+                         f"{task} takes {' or '.join(accepts)} models, of the families {fitting}. "
+                         + how_to_provide(accepts))
     if not reads_width and model_cfg.get("adapter_width") is not None:
-        raise ValueError(f"model.adapter_width={model_cfg['adapter_width']} is read only where a task wraps a "
-                         f"sequence model in an adapter (task=maze); {task} runs model {model_cfg['name']!r} as "
-                         "built: drop the setting")
+        raise ValueError(unread_width(model_cfg["adapter_width"], task, repr(model_cfg["name"])))
     kwargs = model_kwargs(model_cfg)
     try:
         return family.build(**io, **kwargs)

@@ -138,10 +138,10 @@ def without_peer(summaries: list[Summary]) -> list[str]:
     out = set()
     for summary in summaries:
         rows = _single_rows(summary)
-        peers = {peer(model, row.cell.config) for model, row in rows.items()}
+        declared = {model: peer(model, row.cell.config) for model, row in rows.items()}
         for model, row in rows.items():
-            other = peer(model, row.cell.config)
-            if is_plastic(row.cell.config) and model not in peers and other not in rows:
+            other = declared[model]
+            if is_plastic(row.cell.config) and model not in declared.values() and other not in rows:
                 why = "declares no peer" if other is None else f"its peer {other} did not run beside it"
                 out.add(f"{model} ({summary.section.task}, {summary.section.budget}: {why})")
     return sorted(out)

@@ -110,10 +110,7 @@ def load_setting(path: Path) -> Setting:
     if raw.get("unavailable"):
         _check(not raw["seeds"] and not path.with_suffix(".csv").exists(), path,
                "a setting marked unavailable has no seeds and no curves")
-        return Setting(raw["setting"], raw["title"], dict(raw["harness"]), raw["metric"],
-                       bool(raw.get("lower_is_better", True)), int(raw["window"]), [int(c) for c in raw["checkpoints"]],
-                       float(raw["margin"]), str(raw["margin_reason"]), dict(raw.get("criterion") or {}),
-                       dict(raw["reference"]), {}, {}, str(raw.get("notes", "")), str(raw["unavailable"]))
+        return _setting(raw, {})
     curves: dict[int, list[tuple[int, float]]] = {}
     csv_path = path.with_suffix(".csv")
     _check(csv_path.is_file(), path, f"its curves {csv_path.name} are missing")
@@ -132,11 +129,16 @@ def load_setting(path: Path) -> Setting:
     _check(max(raw["checkpoints"]) <= horizon, path, f"checkpoint {max(raw['checkpoints'])} beyond the curves' "
                                                      f"{horizon} episodes")
     _check(set(arrays) == {int(s) for s in raw["seeds"]}, path, "the seeds of the YAML and of the CSV differ")
+    return _setting(raw, arrays)
+
+
+def _setting(raw: dict[str, Any], curves: dict[int, np.ndarray]) -> Setting:
+    """The checked YAML ``raw`` and its curves ({} for a setting marked unavailable) as a ``Setting``."""
     return Setting(raw["setting"], raw["title"], dict(raw["harness"]), raw["metric"],
                    bool(raw.get("lower_is_better", True)), int(raw["window"]), [int(c) for c in raw["checkpoints"]],
                    float(raw["margin"]), str(raw["margin_reason"]), dict(raw.get("criterion") or {}),
-                   dict(raw["reference"]), {int(k): dict(v) for k, v in raw["seeds"].items()}, arrays,
-                   str(raw.get("notes", "")))
+                   dict(raw["reference"]), {int(k): dict(v) for k, v in (raw["seeds"] or {}).items()}, curves,
+                   str(raw.get("notes", "")), str(raw.get("unavailable") or ""))
 
 
 def load_settings(folder: Path = PARITY) -> list[Setting]:

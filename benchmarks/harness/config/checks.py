@@ -12,7 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from benchmarks.harness.config.schema import (CONF, LOGGERS, OPTIMIZER_IMPLS, OPTIMIZERS, BudgetConf, ExperimentConf,
                                               LoggerConf, OptimConf, RunConf, TaskBudget, learning_rate, task_schema)
 from benchmarks.harness.devices import check_device
-from benchmarks.harness.models import FAMILIES, KIND_CONTRACTS, family_schema
+from benchmarks.harness.models import FAMILIES, family_schema, how_to_provide, unread_width
 from benchmarks.harness.records import record_path
 from benchmarks.tasks import TASKS
 
@@ -155,16 +155,12 @@ def check_support(task: Any, model: Any) -> None:
         kinds = TASKS[task.kind][0].model_kinds
         own = FAMILIES[model.family].kind if model.family in FAMILIES else "unknown"
         raise ValueError(f"model={model.name} (family {model.family}, a {own} model) does not fit task={task.name} "
-                         f"(kind {task.kind}, which takes {' or '.join(kinds)} models); models that do: {fitting}. "
-                         "To run it here, provide " + "; or ".join(f"a {kind} model: {KIND_CONTRACTS[kind]}"
-                                                                   for kind in kinds)
-                         + ", registered in benchmarks/harness/models.py::FAMILIES (README: supported task/model "
-                           "pairs, and Adding a task or a model)")
+                         f"(kind {task.kind}, which takes {' or '.join(kinds)} models); models that do: {fitting} "
+                         f"(README: supported task/model pairs). {how_to_provide(kinds)}")
     width = model.get("adapter_width")
     adapted = TASKS[task.kind][0].reads_adapter_width and FAMILIES[model.family].kind == "sequence"
     if width is not None and not adapted:
-        raise ValueError(f"model.adapter_width={width} is read only where a task wraps a sequence model in an "
-                         f"adapter (task=maze); task={task.name} runs model={model.name} as built: drop the setting")
+        raise ValueError(unread_width(width, f"task={task.name}", model.name))
     if width is not None and width < 1:
         raise ValueError(f"model.adapter_width={width} must be >= 1 (features of the adapter's input projection)")
 
