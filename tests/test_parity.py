@@ -114,10 +114,10 @@ def test_value_at_and_first_crossing_use_the_window_ending_at_the_episode():
 
 
 class FakeRecord:
-    def __init__(self, seed: int, values: list[float], budget: str = "smoke") -> None:
+    def __init__(self, seed: int, values: list[float], budget: str = "smoke", batch: int = 1) -> None:
         self.task, self.model, self.budget, self.status, self.seed = "binary_patterns_50", "plastic", budget, "ok", seed
-        self.episodes, self.batch_size, self.wall_time_s = len(values), 1, 2.0 * len(values)
-        self.curves = {"episode": list(range(1, len(values) + 1)), "bit_error": values}
+        self.episodes, self.batch_size, self.wall_time_s = len(values) * batch, batch, 2.0 * len(values) * batch
+        self.curves = {"episode": list(range(batch, self.episodes + 1, batch)), "bit_error": values}
         self.extra = {"memory": {"process_peak_rss_mb": 150.0}}
 
 
@@ -144,8 +144,32 @@ def test_records_without_every_episode_are_refused_naming_the_fix(tmp_path):
     record = FakeRecord(0, [0.5, 0.3, 0.2, 0.1])
     record.curves["episode"] = [2, 4]
     record.curves["bit_error"] = [0.4, 0.15]
-    with pytest.raises(ValueError, match="curve_points >= episodes"):
+    with pytest.raises(ValueError, match="curve_points >= updates"):
         parity.judge(setting, [record])
+
+
+def test_a_batched_setting_counts_updates_on_both_sides(tmp_path):
+    """Duan's code trains on batches of 64: its curve has one point per update (the batch's mean), and so do our
+    records at the same batch; the window and checkpoints count updates, speed stays per episode, and a record
+    trained at another batch size is refused."""
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "parity"
+    folder.mkdir()
+    path = write_setting(folder, "toy", curves(rng, 8), batch_size=4)
+    setting = parity.load_setting(path)
+    assert setting.batch_size == 4 and setting.unit == "update"
+    records = [FakeRecord(s, v, batch=4) for s, v in curves(rng, 8).items()]
+    ours, _ = parity.our_curves(setting, records)
+    assert sorted(ours) == list(range(8)) and all(c.size == 6 for c in ours.values())
+    result = parity.judge(setting, records)
+    assert result.verdict == "matches" and result.speed_ratio == pytest.approx(4.0)
+    text = parity_markdown(records, tmp_path / "out", set(), folder)
+    assert "| update 2 |" in text and "Batches of 4 episodes" in text and "window 2 updates" in text
+    with pytest.raises(ValueError, match="every update at batch 4"):
+        parity.judge(setting, [FakeRecord(0, [0.5] * 24)])
+    path.write_text(path.read_text().replace("batch_size: 4", "batch_size: 0"))
+    with pytest.raises(ValueError, match="batch_size=0 must be an integer >= 1"):
+        parity.load_setting(path)
 
 
 def test_the_report_section_shows_bands_a_figure_and_a_verdict(tmp_path):
@@ -229,6 +253,52 @@ def test_the_reference_runner_applies_every_edit_and_refuses_another_version(tmp
         runner.edited("full", tmp_path)
 
 
+FAKE_TRAIN = ("import os.path as osp\nimport torch\nSEEN = []\ndef model_train(config):\n    SEEN.append(config)\n"
+              "    train_loss = 0.0\n    i_b = 0\n    for step in range(config.max_batch):\n        if True:\n"
+              "            loss = torch.tensor(0.5 ** i_b)\n            train_loss += loss.item()\n"
+              "            i_b += 1\n    net.load_state_dict(torch.load(osp.join(config.save_path, 'net_best.pth')))\n")
+
+
+def test_the_duan_recipe_trains_the_chosen_configuration_and_logs_every_update(tmp_path, monkeypatch):
+    """``duan``: the experiment's configurations built by the checkout's own code, exactly one chosen by where.*,
+    fields set, validation and the final test off, the edited train.py's loop logging each update's loss."""
+    runner = _script("run_reference")
+    checkout = tmp_path / "checkout"
+    (checkout / "configs").mkdir(parents=True)
+    (checkout / "configs" / "__init__.py").write_text("")
+    (checkout / "configs" / "experiments.py").write_text(
+        "class C:\n    def __init__(self, mode):\n        self.plasticity_mode, self.seed, self.max_batch = mode, 0, 9\n"
+        "        self.perform_val = self.perform_test = True\n        self.save_path = None\n"
+        "def demo():\n    return {'a': [C('hebbian')], 'b': [C('gradient')]}\n")
+    (checkout / "train.py").write_text(FAKE_TRAIN)
+    source = runner.edited("duan", checkout)
+    assert "net_best" not in source and "_LOG.write('%d,%r,%r" in source
+    compile(source, "train.py", "exec")  # still Python
+    (checkout / "train.py").write_text(FAKE_TRAIN.replace("train_loss += loss.item()", "train_loss += float(loss)"))
+    with pytest.raises(SystemExit, match="not found: another version of the script"):
+        runner.edited("duan", checkout)
+    (checkout / "train.py").write_text(FAKE_TRAIN)
+    log = tmp_path / "run_s3.csv"
+    import sys
+    monkeypatch.chdir(tmp_path)  # run_duan enters the checkout, puts it on sys.path and imports its modules
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in ("train", "configs", "configs.experiments"):
+        assert name not in sys.modules, f"this test needs the module name {name!r} free"
+        monkeypatch.setitem(sys.modules, name, None)
+        monkeypatch.delitem(sys.modules, name)  # removed again at teardown, whatever the run imported
+    runner.run_duan(checkout, log, ["experiment=demo", "where.plasticity_mode='gradient'", "seed=3", "max_batch=4"])
+    config = sys.modules["train"].SEEN[-1]
+    assert (config.plasticity_mode, config.seed, config.max_batch, config.perform_val, config.perform_test) == \
+        ("gradient", 3, 4, False, False)
+    rows = log.read_text().splitlines()
+    assert rows[0] == "episode,loss,seconds" and [r.split(",")[:2] for r in rows[1:]] == \
+        [["1", "1.0"], ["2", "0.5"], ["3", "0.25"], ["4", "0.125"]]
+    with pytest.raises(SystemExit, match="2 configurations match"):
+        runner.run_duan(checkout, log, ["experiment=demo", "seed=0"])
+    with pytest.raises(SystemExit, match="no field 'lr'"):
+        runner.run_duan(checkout, log, ["experiment=demo", "where.plasticity_mode=hebbian", "lr=0.1"])
+
+
 def test_ingested_logs_make_a_setting_that_loads(tmp_path):
     ingest = _script("ingest")
     folder = tmp_path / "parity"
@@ -256,3 +326,18 @@ def test_the_parity_budget_is_not_judged_against_the_papers_claims():
     text = reproducibility.summary_markdown([], [], [], ["quick", "parity"], report.PARITY_BUDGETS)
     assert "Budgets with records: quick, parity (parity: compared with the authors' code" in text
     assert "- `parity`" not in text
+
+
+def test_ingesting_a_batched_setting_keeps_seconds_per_episode_and_reads_any_metric_column(tmp_path):
+    ingest = _script("ingest")
+    path = write_setting(tmp_path, "toy", {0: [0.5] * 4}, batch_size=64)
+    path.with_suffix(".csv").unlink()
+    log = tmp_path / "run_s0.csv"
+    log.write_text("episode,loss,seconds\n" + "".join(f"{e},{0.3 / e},1.28\n" for e in range(1, 5)))
+    assert ingest.main([str(path), str(log)]) == 0
+    setting = parity.load_setting(path)
+    assert setting.seeds[0] == {"episodes": 256, "seconds_per_episode": 0.02}  # no .meta: no peak memory
+    np.testing.assert_allclose(setting.curves[0], [0.3, 0.15, 0.1, 0.075])
+    log.write_text("episode,seconds\n1,0.5\n")
+    with pytest.raises(SystemExit, match="expected the columns episode,<metric>,seconds"):
+        ingest.main([str(path), str(log)])

@@ -4,7 +4,9 @@ A reference setting is two files in ``benchmarks/report/parity/``: ``<setting>.y
 provenance: repository, commit, file, flags, every edit in words, machine, date; the harness cell that matches it;
 the checkpoints, the smoothing window, the margin and its reason; per seed the seconds per episode and the peak
 memory) and ``<setting>.csv`` (``seed,episode,value``: the metric of every training episode of every seed). Only
-numbers are stored, never the authors' code.
+numbers are stored, never the authors' code. A setting trained on batches (``batch_size`` > 1, e.g. Duan's 64
+episodes per update) counts updates instead: its CSV's ``episode`` is the update's number, its value the batch's
+metric, and its window and checkpoints are in updates; seconds per episode stay per episode on both sides.
 
 Ours come from run records of the matching cell (``harness``: task, model, budget), whose training curves must
 hold every episode (the parity experiment sets ``curve_points`` to the horizon). Both sides go through the same
@@ -38,7 +40,7 @@ from benchmarks.report.tables import fmt, one_line
 PARITY = Path(__file__).resolve().parent / "parity"
 ALPHA = 0.05  # each one-sided test of the equivalence (a 90% interval)
 SETTING_KEYS = {"setting", "title", "harness", "metric", "lower_is_better", "window", "checkpoints", "margin",
-                "margin_reason", "criterion", "reference", "seeds", "notes", "unavailable"}
+                "margin_reason", "criterion", "reference", "seeds", "notes", "unavailable", "batch_size"}
 REFERENCE_KEYS = {"repository", "commit", "file", "flags", "edits", "machine", "date", "torch", "python"}
 
 
@@ -59,6 +61,12 @@ class Setting:
     curves: dict[int, np.ndarray]  # per reference seed: the metric of episodes 1..N
     notes: str = ""
     unavailable: str = ""  # why the authors' code was not (yet) run at this setting; no curves then
+    batch_size: int = 1  # episodes per update: above 1 the curves, window and checkpoints count updates
+
+    @property
+    def unit(self) -> str:
+        """What one point of the curves is: a training episode, or an update of ``batch_size`` episodes."""
+        return "episode" if self.batch_size == 1 else "update"
 
 
 @dataclass
@@ -105,6 +113,8 @@ def load_setting(path: Path) -> Setting:
            <= set(raw["reference"]), path, f"reference must give repository, commit, file, flags and edits "
                                            f"(known: {sorted(REFERENCE_KEYS)})")
     _check(set(raw["harness"]) == {"task", "model", "budget"}, path, "harness must give task, model and budget")
+    _check(isinstance(raw.get("batch_size", 1), int) and raw.get("batch_size", 1) >= 1, path,
+           f"batch_size={raw.get('batch_size')!r} must be an integer >= 1 (episodes per update)")
     _check(SAFE_NAME.fullmatch(str(raw["setting"])) is not None and raw["setting"] == path.stem, path,
            f"setting={raw['setting']!r} must be the file's name ({path.stem}), a plain name")
     if raw.get("unavailable"):
@@ -138,7 +148,7 @@ def _setting(raw: dict[str, Any], curves: dict[int, np.ndarray]) -> Setting:
                    bool(raw.get("lower_is_better", True)), int(raw["window"]), [int(c) for c in raw["checkpoints"]],
                    float(raw["margin"]), str(raw["margin_reason"]), dict(raw.get("criterion") or {}),
                    dict(raw["reference"]), {int(k): dict(v) for k, v in (raw["seeds"] or {}).items()}, curves,
-                   str(raw.get("notes", "")), str(raw.get("unavailable") or ""))
+                   str(raw.get("notes", "")), str(raw.get("unavailable") or ""), int(raw.get("batch_size", 1)))
 
 
 def load_settings(folder: Path = PARITY) -> list[Setting]:
@@ -196,16 +206,18 @@ def _compare(episode: int, theirs: list[float], ours: list[float], margin: float
 
 
 def our_curves(setting: Setting, records: list[RunRecord]) -> tuple[dict[int, np.ndarray], dict[int, RunRecord]]:
-    """Per seed, the metric of every training episode of our records of the setting's cell (status ok)."""
-    h = setting.harness
+    """Per seed, the metric of every training update of our records of the setting's cell (status ok): at batch 1
+    every episode; at the setting's ``batch_size`` b, the batch means at episodes b, 2b, ..., as our curves keep them."""
+    h, b = setting.harness, setting.batch_size
     curves, chosen = {}, {}
     for r in records:
         if (r.task, r.model, r.budget, r.status) != (h["task"], h["model"], h["budget"], "ok"):
             continue
         episodes, values = r.curves.get("episode", []), r.curves.get(setting.metric)
-        if values is None or list(episodes) != list(range(1, r.episodes + 1)) or r.batch_size != 1:
+        if (values is None or r.batch_size != b or r.episodes % b
+                or list(episodes) != list(range(b, r.episodes + 1, b))):
             raise ValueError(f"record {r.task}/{r.model}/{r.budget} seed {r.seed}: parity needs the metric "
-                             f"{setting.metric!r} of every episode at batch 1 (curve_points >= episodes; the parity "
+                             f"{setting.metric!r} of every update at batch {b} (curve_points >= updates; the parity "
                              "experiment sets it)")
         curves[r.seed], chosen[r.seed] = np.asarray(values, float), r
     return curves, chosen
@@ -268,7 +280,7 @@ def _margin_of(setting: Setting, point: Checkpoint, result: Result) -> float:
 
 
 def _where(point: Checkpoint, result: Result) -> str:
-    return "first crossing" if point is result.crossing else f"episode {point.episode}"
+    return "first crossing" if point is result.crossing else f"{result.setting.unit} {point.episode}"
 
 
 def _band(values: list[float]) -> str:
@@ -302,15 +314,17 @@ def markdown(results: list[Result], figure_paths: dict[str, str]) -> str:
                    + (f"; run on {one_line(str(ref.get('machine', '?')))}, {one_line(str(ref.get('date', '?')))}"
                       if ref.get("machine") else "") + ".")
         out.append(f"Ours: task `{s.harness['task']}`, model `{s.harness['model']}`, budget `{s.harness['budget']}`. "
-                   f"Metric: `{s.metric}`, window {s.window} episodes. Margin ± {fmt(s.margin)}: "
+                   + (f"Batches of {s.batch_size} episodes: the curves, the window and the checkpoints count "
+                      "updates, each point the batch's mean. " if s.batch_size > 1 else "")
+                   + f"Metric: `{s.metric}`, window {s.window} {s.unit}s. Margin ± {fmt(s.margin)}: "
                    f"{one_line(s.margin_reason).rstrip('.')}." + (f" {one_line(s.notes)}" if s.notes else "") + "\n")
         if r.checkpoints:
             out.append("| checkpoint | theirs | ours | ours - theirs [90% CI] | Mann-Whitney p (Holm) | |")
             out.append("|---|---|---|---|---|---|")
             for p in r.checkpoints + ([r.crossing] if r.crossing else []):
-                label = (f"first episode with the {s.window}-episode mean "
+                label = (f"first {s.unit} with the {s.window}-{s.unit} mean "
                          f"{'<' if s.lower_is_better else '>'} {fmt(s.criterion['threshold'])} (margin ± "
-                         f"{fmt(float(s.criterion['margin']))})" if p is r.crossing else f"episode {p.episode}")
+                         f"{fmt(float(s.criterion['margin']))})" if p is r.crossing else f"{s.unit} {p.episode}")
                 out.append(f"| {label} | {_band(p.theirs)} | {_band(p.ours)} | {fmt(p.shift)} [{fmt(p.low)}, "
                            f"{fmt(p.high)}] | {fmt(p.p)} ({fmt(p.p_holm) if p is not r.crossing else 'n/a'}) | "
                            f"{p.outcome} |")
@@ -345,8 +359,8 @@ def figure(result: Result, path: Path) -> Path:
         ax.fill_between(xs, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.2)
     for c in s.checkpoints:
         ax.axvline(c, color="grey", lw=0.5, ls=":")
-    ax.set_xlabel("training episode")
-    ax.set_ylabel(f"{s.metric} ({s.window}-episode mean)")
+    ax.set_xlabel(f"training {s.unit}" + (f" (batch of {s.batch_size})" if s.batch_size > 1 else ""))
+    ax.set_ylabel(f"{s.metric} ({s.window}-{s.unit} mean)")
     ax.set_title(textwrap.fill(s.title, 70), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
