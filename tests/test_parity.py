@@ -48,11 +48,13 @@ def test_every_reference_setting_loads_with_provenance_and_five_seeds(path):
 
 
 def test_no_file_of_the_authors_code_is_in_the_repository():
-    """Identifiers that only the authors' scripts define (their network, episode generator and upload helpers)
-    appear in no file of the repository (the parity runner edits their script in memory, from a checkout)."""
+    """Identifiers that only the authors' code defines (Miconi's networks, episode generators and upload helpers;
+    PlasticRNNs' plastic parameters and configurations) appear in no file of the repository (the parity runner edits
+    their code in memory, from a checkout)."""
     root = Path(__file__).resolve().parents[1]
     theirs = ["initialZero" + "Hebb", "zeroDiag" + "Alpha", "generateInputs" + "AndTarget", "transferFile" + "ToHdfsDir",
-              "def train" + "(paramdict", "class Plastic" + "Net(nn.Module)"]
+              "def train" + "(paramdict", "class Plastic" + "Net(nn.Module)", "generateInputsLabels" + "AndTarget",
+              "def update" + "_floatparam", "def cuereward" + "_demo"]
     found = [(str(p.relative_to(root)), token) for p in root.rglob("*")
              if p.is_file() and p.suffix in {".py", ".md", ".yaml", ".txt", ".cfg", ".toml"} and ".tox" not in p.parts
              and ".git" not in p.parts for token in theirs if token in p.read_text(errors="ignore")]
@@ -297,6 +299,22 @@ def test_the_duan_recipe_trains_the_chosen_configuration_and_logs_every_update(t
         runner.run_duan(checkout, log, ["experiment=demo", "seed=0"])
     with pytest.raises(SystemExit, match="no field 'lr'"):
         runner.run_duan(checkout, log, ["experiment=demo", "where.plasticity_mode=hebbian", "lr=0.1"])
+
+
+@pytest.mark.parametrize("recipe", sorted(_script("run_reference").RECIPES))
+def test_every_recipe_edits_each_of_its_anchors(tmp_path, recipe):
+    """Each recipe finds every anchor in a script that has them and replaces it (a stale anchor would refuse the
+    authors' real script: better caught here than after an hour's run)."""
+    runner = _script("run_reference")
+    name, _, edits = runner.RECIPES[recipe]
+    edits = runner.RECIPES["omniglot"][2] + edits if recipe == "omniglot_u8" else edits
+    anchors = [anchor for anchor, _, _ in edits]
+    (tmp_path / name).write_text("\n".join(a.rstrip("\n") for a in anchors) + "\n")
+    source = runner.edited(recipe, tmp_path)
+    for anchor, replacement, _ in edits:
+        assert replacement in source or not replacement, (recipe, anchor)
+        if anchor not in replacement:
+            assert anchor not in source, (recipe, anchor)
 
 
 def test_ingested_logs_make_a_setting_that_loads(tmp_path):

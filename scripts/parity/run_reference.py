@@ -18,12 +18,14 @@ Edits, applied to the source text in memory before it runs (each also listed in 
     dropped (maze.py);
  2. after each episode's score is computed, ``episode,<score>,seconds`` is appended to ``--log``: for ``full`` the
     script's ``lossnum`` (the fraction of bits of the wrong sign at the last step), for ``maze`` its ``sumreward``
-    (the episode's total reward, before the optional squashing, which the paper flags leave off), for ``omniglot``
+    (the episode's total reward, before the optional squashing, which the paper flags leave off), for ``images``
+    its ``lossnum`` (the summed squared error of the completed image), for ``omniglot``
     whether the query's most probable class is its label (1 or 0; the script's every ``test_every``-th episode,
     drawn from the withheld classes and not trained on, is logged like the others);
  3. torch >= 0.4 refuses maze.py's in-place ``loss -= logprobs[t] * advantage`` (a 0-d tensor made 1-d in
     place); it is written ``loss = loss - ...``, the same value (the torch of 2018 broadcast it silently);
-    omniglot.py's ``loss.data[0]`` (indexing a 0-d tensor, refused since torch 0.5) is ``loss.item()``;
+    omniglot.py's and images.py's ``loss.data[0]`` (indexing a 0-d tensor, refused since torch 0.5) is
+    ``loss.item()``;
     ``omniglot_u8`` also reads the images as the script expects: today's scikit-image returns Omniglot's 1-bit PNGs
     as booleans, which the script's ``/ 255.0`` turns into 0 and 1/255 (it expects 0-255 integers); booleans are
     scaled to 0-255 first, so the pixels are 0 and 1 as intended;
@@ -61,6 +63,12 @@ RECIPES = {  # script -> (file, column, [(anchor, replacement, count)]); count N
          "        lossnum = loss.data[0]\n        " + LOG.format(score="sumreward") + "\n", 1),
         ("    for numiter in range(params['nbiter']):",
          "    global _T0\n    " + OPEN.format(column="reward") + "\n    for numiter in range(params['nbiter']):", 1)]),
+    "images": ("images.py", "loss", [
+        ("ttype = torch.cuda.FloatTensor;", "ttype = torch.FloatTensor;", 1),
+        ("        lossnum = loss.data[0]\n",
+         "        lossnum = loss.item()\n        " + LOG.format(score="lossnum") + "\n", 1),
+        ("    for numiter in range(params['nbiter']):",
+         "    " + OPEN.format(column="loss") + "\n    for numiter in range(params['nbiter']):", 1)]),
     "omniglot": ("omniglot.py", "correct", [
         ("ttype = torch.cuda.FloatTensor;", "ttype = torch.FloatTensor;", 1),
         (".cuda()", "", None),
