@@ -42,9 +42,10 @@ def test_every_reference_setting_loads_with_provenance_and_five_seeds(path):
     assert len(str(setting.reference["commit"])) == 40 and setting.reference["edits"]
     cfg = compose_config([f"task={setting.harness['task']}", f"model={setting.harness['model']}",
                           f"budget={setting.harness['budget']}", "experiment=parity"])
-    assert cfg.budget.tasks[setting.harness["task"]].batch_size == 1
-    assert cfg.budget.tasks[setting.harness["task"]].episodes >= max(setting.checkpoints)
-    assert cfg.curve_points >= cfg.budget.tasks[setting.harness["task"]].episodes
+    cell = cfg.budget.tasks[setting.harness["task"]]
+    assert cell.batch_size == setting.batch_size, "our cell trains at the reference's batch"
+    assert cell.episodes >= max(setting.checkpoints) * setting.batch_size, "our horizon reaches every checkpoint"
+    assert cfg.curve_points >= cell.episodes // cell.batch_size, "our records keep every update's metric"
 
 
 def test_no_file_of_the_authors_code_is_in_the_repository():
