@@ -48,6 +48,13 @@ from pathlib import Path
 
 LOG = "_LOG.write('%d,%r,%r\\n' % (numiter + 1, float({score}), time.time() - _T0)); _LOG.flush(); _T0 = time.time()"
 OPEN = "_LOG = open(_LOG_PATH, 'w'); _LOG.write('episode,{column},seconds\\n'); _T0 = time.time()"
+OMNIGLOT = [  # omniglot.py as released, on the CPU, with per-episode logging
+    ("ttype = torch.cuda.FloatTensor;", "ttype = torch.FloatTensor;", 1),
+    (".cuda()", "", None),
+    ("        lossnum = loss.data[0]\n",
+     "        lossnum = loss.item()\n        " + LOG.format(score="y.data[0].argmax() == target.argmax()") + "\n", 1),
+    ("    for numiter in range(params['nbiter']):",
+     "    " + OPEN.format(column="correct") + "\n    for numiter in range(params['nbiter']):", 1)]
 RECIPES = {  # script -> (file, column, [(anchor, replacement, count)]); count None: every occurrence
     "full": ("full.py", "error", [
         ("ttype = torch.cuda.FloatTensor;", "ttype = torch.FloatTensor;", 1),
@@ -69,15 +76,8 @@ RECIPES = {  # script -> (file, column, [(anchor, replacement, count)]); count N
          "        lossnum = loss.item()\n        " + LOG.format(score="lossnum") + "\n", 1),
         ("    for numiter in range(params['nbiter']):",
          "    " + OPEN.format(column="loss") + "\n    for numiter in range(params['nbiter']):", 1)]),
-    "omniglot": ("omniglot.py", "correct", [
-        ("ttype = torch.cuda.FloatTensor;", "ttype = torch.FloatTensor;", 1),
-        (".cuda()", "", None),
-        ("        lossnum = loss.data[0]\n",
-         "        lossnum = loss.item()\n        "
-         + LOG.format(score="y.data[0].argmax() == target.argmax()") + "\n", 1),
-        ("    for numiter in range(params['nbiter']):",
-         "    " + OPEN.format(column="correct") + "\n    for numiter in range(params['nbiter']):", 1)]),
-    "omniglot_u8": ("omniglot.py", "correct", [  # omniglot, and the images read as the script expects them
+    "omniglot": ("omniglot.py", "correct", OMNIGLOT),
+    "omniglot_u8": ("omniglot.py", "correct", OMNIGLOT + [  # omniglot, and the images read as the script expects
         ("filedata = skimage.io.imread(fn) / 255.0",
          "_image = skimage.io.imread(fn); filedata = (_image * 255.0 if _image.dtype == bool else _image) / 255.0", 1)]),
     "duan": ("train.py", "loss", [
@@ -91,8 +91,6 @@ RECIPES = {  # script -> (file, column, [(anchor, replacement, count)]); count N
 
 def edited(recipe: str, folder: Path) -> str:
     name, _, edits = RECIPES[recipe]
-    if recipe == "omniglot_u8":
-        edits = RECIPES["omniglot"][2] + edits
     source = (folder / name).read_text()
     for anchor, replacement, count in edits:
         if anchor not in source:
