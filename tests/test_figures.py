@@ -16,7 +16,8 @@ from tests.test_report import curve, make_record
 
 
 def test_one_colour_per_model_everywhere():
-    configured = sorted(p.stem for p in (Path(parts.__file__).parent / "conf" / "model").glob("*.yaml"))
+    configured = sorted(p.stem for p in (Path(parts.__file__).parents[1] / "conf" / "model").glob("*.yaml"))
+    assert configured, "the model configs are found"
     assert set(configured) <= set(parts.MODEL_COLORS), "give the new model a colour in figure_parts.MODEL_COLORS"
     assert len(set(parts.MODEL_COLORS.values())) == len(parts.MODEL_COLORS)  # no two models share a colour
     new = parts.figure_colors(["a_model_from_elsewhere"])["a_model_from_elsewhere"]

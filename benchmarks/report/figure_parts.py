@@ -15,13 +15,15 @@ from benchmarks.report.summary import Row, Summary
 
 # One colour per model in every figure, chosen so that the models sharing a figure (a task's arms; the plastic
 # arms of the across-task view) differ clearly: Miconi arms blue/cyan, their non-plastic peers gray/brown, Duan
-# RNN arms red/orange/indigo, Duan LSTM arms greens/dark red, few-shot baselines olive/purple/pink/magenta.
+# RNN arms red/orange/indigo (the parity experiment's variants lighter or darker), Duan LSTM arms greens/dark red,
+# few-shot baselines olive/purple/pink/magenta.
 MODEL_COLORS = {
     "plastic": "#1f77b4", "plastic_shared": "#17becf", "rnn": "#7f7f7f", "lstm": "#8c564b",
     "maml": "#bcbd22", "protonet": "#9467bd", "duan_rnn_fewshot": "#e377c2", "maml_mlp": "#e7298a",
     "plastic_core": "#1f5fa0", "plastic_shared_core": "#12a0b0", "rnn_core": "#5f5f5f", "lstm_core": "#6b4036",
     "plastic_head": "#3a8fd0", "plastic_shared_head": "#4ad0df",
     "duan_rnn_gradient": "#d62728", "duan_rnn_hebbian": "#ff7f0e", "duan_rnn_nonplastic": "#393b79",
+    "duan_rnn_gradient_demo": "#f4a3a3", "duan_rnn_hebbian_demo": "#fdc086", "duan_rnn_gradient_batchmean": "#8b1a1a",
     "duan_lstm_gradient": "#2ca02c", "duan_lstm_hebbian": "#a6d854", "duan_lstm_nonplastic": "#843c39",
 }
 MIN_DISTANCE = 0.18  # RGB distance below which two colours are hard to tell apart in a legend
