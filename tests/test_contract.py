@@ -42,6 +42,54 @@ def test_every_experiment_composes_and_names_existing_tasks_and_models(experimen
         assert task in compose_config([f"task={task}", f"budget={cfg.budget.name}"]).budget.tasks
 
 
+BUDGET_FILES = sorted(p.stem for p in (CONF / "budget").glob("*.yaml"))
+BUDGET_MODELS = sorted(p.stem for p in (CONF / "budget_model").glob("*.yaml"))
+
+
+def split_budget_model(stem: str) -> tuple[str, str, str]:
+    """``<budget>_<task>_<model>`` of a budget_model file, split at the names that exist (names hold "_")."""
+    for budget in BUDGET_FILES:
+        for task in TASKS:
+            prefix = f"{budget}_{task}_"
+            if stem.startswith(prefix) and stem[len(prefix):] in MODELS:
+                return budget, task, stem[len(prefix):]
+    raise AssertionError(f"benchmarks/conf/budget_model/{stem}.yaml names no existing <budget>_<task>_<model>: "
+                         "hydra would never select it")
+
+
+def test_budget_model_files_exist_and_name_real_cells():
+    assert BUDGET_MODELS, "benchmarks/conf/budget_model holds the paper's initial values at the paper budgets"
+    for stem in BUDGET_MODELS:
+        split_budget_model(stem)
+
+
+@pytest.mark.parametrize("stem", BUDGET_MODELS)
+def test_budget_model_settings_apply_at_their_budget_only_and_the_command_line_wins(stem):
+    budget, task, model = split_budget_model(stem)
+    settings = OmegaConf.load(CONF / "budget_model" / f"{stem}.yaml").model
+    assert settings, f"{stem}: sets nothing"
+    here = compose_config([f"budget={budget}", f"task={task}", f"model={model}"])
+    elsewhere = compose_config(["budget=quick", f"task={task}", f"model={model}"])
+    for key, value in settings.items():
+        assert here.model[key] == value
+        assert elsewhere.model[key] != value, f"{stem}: {key} is the model's own default, so the file changes nothing"
+        other = 0.5 if isinstance(value, float) else value
+        overridden = compose_config([f"budget={budget}", f"task={task}", f"model={model}", f"model.{key}={other}"])
+        assert overridden.model[key] == other
+
+
+def test_pilot_budget_is_the_paper_protocol_with_three_seeds():
+    """The pilot changes only the seed count: every other budget field of its tasks equals the paper budget's."""
+    pilot, paper = (OmegaConf.load(CONF / "budget" / f"{b}.yaml").tasks for b in ("pilot", "paper"))
+    assert set(pilot) == {"omniglot", "image_memory"}
+    for task, entry in pilot.items():
+        assert entry.seeds == 3
+        assert {k: v for k, v in entry.items() if k != "seeds"} == {k: v for k, v in paper[task].items() if k != "seeds"}
+    for model in ("plastic_head", "plastic_shared_head"):
+        assert (compose_config(["budget=pilot", "task=omniglot", f"model={model}"]).model
+                == compose_config(["budget=paper", "task=omniglot", f"model={model}"]).model)
+
+
 @pytest.mark.parametrize("task, model", CELLS)
 def test_cell_runs_at_smoke_budget_and_writes_a_complete_record(task, model, tmp_path):
     cfg = compose_config([f"task={task}", f"model={model}", "budget=smoke", f"out_dir={tmp_path}",

@@ -59,7 +59,7 @@ class TaskBudget:
 
 @dataclass
 class BudgetConf:
-    name: str = MISSING  # public budget name: smoke | ci | quick | overnight | paper
+    name: str = MISSING  # public budget name: smoke | ci | quick | overnight | paper | pilot | parity
     tasks: Dict[str, TaskBudget] = field(default_factory=dict)  # per-task budget, keyed by task name
 
 
@@ -109,8 +109,8 @@ def task_schema(kind: str, config_cls: type) -> type:
 
 
 CONF = Path(__file__).parents[2] / "conf"  # benchmarks/conf
-# Groups a user picks from; the typed schemas (base_*) and the per-(task, model) settings (task_model, selected
-# automatically) are plumbing and stay out of --help.
+# Groups a user picks from; the typed schemas (base_*) and the per-(task, model) and per-(budget, task, model)
+# settings (task_model, budget_model, selected automatically) are plumbing and stay out of --help.
 PUBLIC_GROUPS = ("task", "model", "budget", "experiment", "logger", "hydra/launcher")
 
 
