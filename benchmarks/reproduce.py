@@ -222,6 +222,9 @@ def reproduce(args: argparse.Namespace) -> int:
         print(f"[reproduce] --jobs {args.jobs} capped to {cores}, this machine's cores: more training processes than "
               "cores only share them, each holding its own memory", file=sys.stderr, flush=True)
         args.jobs = cores
+    # the experiment's own run settings (its file's top-level keys, e.g. the pilot's compile and checkpoint_every)
+    # apply here as in ``plasticbench-run -m experiment=NAME``; the command line's overrides come after them
+    args.overrides = [f"experiment={args.experiment}", *args.overrides]
     cells = plan(grid, budget, out_dir, args.overrides)  # every cell's config validated before any training
     writable_dir(out_dir, "--out-dir")
     if args.update_readme and not args.no_report:  # refused before hours of training, not after

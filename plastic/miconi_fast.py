@@ -46,6 +46,7 @@ from torch import Tensor
 from plastic.fast_ops import Deferred, chunk_end
 
 
+@torch.compiler.disable  # its deferred-gradient autograd functions are not traceable: under compile=true it runs eager
 def fast_forward(net, inputs: Tensor, x: Tensor, hebb: Tensor | None, chunk: int) -> tuple[Tensor, FastState]:
     """inputs: (T, B, input_size); x: (B, N); hebb: (B, N, N), or None for a zero trace (saves allocating
     and scanning one) -> (outputs (T, B, output_size), final state). The final trace is built only if read

@@ -54,3 +54,24 @@ def test_sampled_updates_measure_their_own_need_from_a_trimmed_heap():
     need = meter.summary()["update_need_mb"]
     assert need["sampled_updates"] == 3
     assert 30 <= need["median"] <= 80  # each sampled update re-faults its 40 MB after the trim
+
+
+def test_memory_every_measures_the_first_two_then_every_kth_update_and_says_so(monkeypatch):
+    reads = []
+    monkeypatch.setattr(memory_mod, "process_peak_mb", lambda: reads.append(1) or 100.0)
+    meter = UpdateMemory(torch.device("cpu"), every=4)
+    reads.clear()
+    logged = []
+    for _ in range(10):  # updates 0, 1, 4 and 8 are measured
+        meter.start()
+        meter.stop()
+        logged.append(meter.last_update())
+    summary = meter.summary()
+    assert summary["updates"] == 4 and summary["updates_run"] == 10 and summary["measured_every"] == 4
+    assert [bool(entry) for entry in logged] == [True, True, False, False, True, False, False, False, True, False]
+    assert len(reads) == 2 * 4 if meter.per_update else len(reads) == 4  # unmeasured updates read nothing
+    every_update = UpdateMemory(torch.device("cpu"))
+    for _ in range(3):
+        every_update.start()
+        every_update.stop()
+    assert every_update.summary()["updates"] == 3 and "measured_every" not in every_update.summary()

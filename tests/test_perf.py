@@ -81,3 +81,34 @@ def test_byte_and_flop_counts():
     a, b = torch.randn(64, 32, requires_grad=True), torch.randn(32, 16)
     counts = profile_counts(lambda: (a @ b).sum().backward())
     assert counts["flop"] == 2 * (2 * 64 * 32 * 16)  # forward and the gradient w.r.t. a
+
+
+def test_a_loop_row_times_the_harness_training_loop_with_its_run_settings(monkeypatch):
+    from benchmarks.harness import train as harness_train
+    calls = []
+    real = harness_train.train
+
+    def counting(cell, *args):
+        calls.append(cell)
+        return real(cell, *args)
+
+    monkeypatch.setattr(harness_train, "train", counting)
+    spec = {"task": "binary_patterns_50", "model": "rnn", "batch": 1, "budget": "smoke", "loop": True,
+            "overrides": ["memory_every=3", "logger.every=2"], "threads": 1, "device": "cpu", "warmup": 1,
+            "windows": 2, "min_window_s": 0.05}
+    result = perf_worker.run_row(spec)
+    assert result["status"] == "ok" and result["episodes_per_s"] > 0
+    assert len(calls) >= 3  # warm-up and both windows went through the loop, one update per call
+    assert all(c.budget_entry["episodes"] == 1 and c.budget_entry["eval_every"] == 0 for c in calls)
+    assert calls[0].config["memory_every"] == 3 and calls[0].config["logger"]["every"] == 2
+    assert calls[0].budget == "smoke"
+
+
+def test_the_pilot_loop_rows_compare_todays_settings_with_the_fast_ones():
+    rows = {r.name: r for r in perf.ROWS}
+    for fast in ("omniglot/plastic_shared_head/loop_fast/b1", "omniglot/plastic_head/loop_fast/b1",
+                 "image/plastic_shared/loop_thin/b1"):
+        row, base = rows[fast], rows[rows[fast].vs]
+        assert row.loop and base.loop and row.budget == base.budget == "pilot" and row.batch == base.batch == 1
+        assert (row.task, row.model) == (base.task, base.model) and base.overrides == ()
+        assert "memory_every=100" in row.overrides and "logger.every=100" in row.overrides

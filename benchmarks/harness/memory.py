@@ -13,6 +13,9 @@ peak (``max_memory_allocated``, reset per update) is recorded beside it. The res
 the allocator's free pages to the system (glibc ``malloc_trim``), so that update's growth above its starting RSS
 is the memory the update itself allocates. Sampled only because the update then page-faults its buffers in
 again (a few percent of that update's time).
+
+``every`` (the run setting ``memory_every``): only the first two updates and every ``every``-th are measured, for
+cells whose update is so short (Omniglot at one episode per update: ~10 ms) that three /proc reads per update show.
 """
 from __future__ import annotations
 
@@ -78,9 +81,13 @@ def process_peak_mb() -> float:
 class UpdateMemory:
     """Per-update peaks: ``start()`` before an update, ``stop()`` after it; ``summary()`` for the record."""
 
-    def __init__(self, device: torch.device, sample_every: int = 50) -> None:
+    def __init__(self, device: torch.device, sample_every: int = 50, every: int = 1) -> None:
+        """``every``: measure the first two updates and then every ``every``-th one (the run setting
+        ``memory_every``); the others run unprobed. ``sample_every`` counts measured updates."""
         self.cuda = device.type == "cuda"
-        self.sample_every = sample_every
+        self.sample_every, self.every = sample_every, every
+        self.updates = 0  # every update started, measured or not
+        self._probing = False
         self.needs_mb: list[float] = []  # growth of the sampled updates, measured from a trimmed heap
         self._sampled = False
         self.device = device
@@ -93,6 +100,10 @@ class UpdateMemory:
         self.cuda_peaks_mb: list[float] = []
 
     def start(self) -> None:
+        self._probing = self.updates < 2 or self.updates % self.every == 0
+        self.updates += 1
+        if not self._probing:
+            return
         if self.per_update:
             self.process_peak_mb = max(self.process_peak_mb, process_peak_mb())  # e.g. evaluation's peak
             n = len(self.peaks_mb)
@@ -103,6 +114,8 @@ class UpdateMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def stop(self) -> None:
+        if not self._probing:
+            return
         self.peaks_mb.append(process_peak_mb())  # since the last reset: this update's peak
         self.process_peak_mb = max(self.process_peak_mb, self.peaks_mb[-1])
         if self._sampled:
@@ -111,7 +124,10 @@ class UpdateMemory:
             self.cuda_peaks_mb.append(torch.cuda.max_memory_allocated(self.device) / 2**20)
 
     def last_update(self) -> dict[str, float]:
-        """The last update's peaks, for the per-update log (benchmarks.harness.loggers)."""
+        """The last update's peaks, for the per-update log (benchmarks.harness.loggers); empty when that update
+        was not measured."""
+        if not self._probing:
+            return {}
         last = {"update_peak_mb": self.peaks_mb[-1]}
         if self.cuda:
             last["update_cuda_peak_mb"] = self.cuda_peaks_mb[-1]
@@ -121,6 +137,8 @@ class UpdateMemory:
         """Max and median over this run's updates (of the updates run in this process, after a resume)."""
         out: dict[str, object] = {"method": self.method, "updates": len(self.peaks_mb),
                                   "process_peak_rss_mb": self.process_peak_mb}
+        if self.every > 1:  # "updates" counts the measured ones
+            out.update(measured_every=self.every, updates_run=self.updates)
         if self.peaks_mb:
             out["update_peak_rss_mb"] = {"max": max(self.peaks_mb), "median": statistics.median(self.peaks_mb)}
         if self.before_mb:

@@ -19,7 +19,7 @@ MAX_RECORD_BYTES = 32 << 20  # a record's curves are binned to curve_points (2,0
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names that become one path component of a record
 # run options that do not change what is computed (where files go, how it is logged, which sweep launched it)
 UNHASHED_KEYS = ("seed", "out_dir", "data_dir", "threads", "progress", "skip_existing",
-                 "checkpoint_every", "device", "log_dir", "logger", "experiment")
+                 "checkpoint_every", "device", "log_dir", "logger", "experiment", "compile", "memory_every")
 
 
 @dataclass

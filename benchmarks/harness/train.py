@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
 from benchmarks.data import DataUnavailable
-from benchmarks.harness.checkpoint import Checkpointer, TrainState
+from benchmarks.harness.checkpoint import Checkpointer, Points, TrainState
 from benchmarks.harness.config import TASK_HARNESS_FIELDS, Cell
 from benchmarks.harness.devices import resolve_device, to_device
 from benchmarks.harness.environment import describe
@@ -72,16 +72,19 @@ def evaluate(task: Task, model: torch.nn.Module, pool: list[Any]) -> dict[str, f
     return {key: value / count for key, value in totals.items()}
 
 
-def bin_curve(points: list[dict[str, float]], max_points: int) -> dict[str, list[float]]:
-    """Means over consecutive bins of updates so a curve has at most ``max_points`` points."""
-    if not points:
+def bin_curve(points: Points, max_points: int) -> dict[str, list[float]]:
+    """Means over consecutive bins of updates so a curve has at most ``max_points`` points (``episode``: the
+    bin's last)."""
+    if not len(points):
         return {}
-    size = max(1, math.ceil(len(points) / max_points))
-    curve: dict[str, list[float]] = {key: [] for key in points[0]}
-    for start in range(0, len(points), size):
-        chunk = points[start: start + size]
+    total = len(points)
+    size = max(1, math.ceil(total / max_points))
+    curve: dict[str, list[float]] = {key: [] for key in points.keys()}
+    for start in range(0, total, size):
+        stop = min(start + size, total)
         for key in curve:
-            curve[key].append(chunk[-1][key] if key == "episode" else sum(p[key] for p in chunk) / len(chunk))
+            curve[key].append(points.columns[key][stop - 1] if key == "episode"
+                              else points.sums(key, start, stop) / (stop - start))
     return curve
 
 
@@ -89,6 +92,20 @@ def eval_pool(task: Task, budget: dict[str, Any], eval_seed: int) -> list[Any]:
     """The fixed held-out episodes (``task.sample_eval``)."""
     generator = torch.Generator().manual_seed(eval_seed)
     return [task.sample_eval(n, generator) for n in batch_sizes(budget["eval_episodes"], budget["eval_batch_size"])]
+
+
+def training_loss(task: Task, compiled: bool) -> Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]:
+    """``task.episode_loss``, or (run setting ``compile``) the same function through ``torch.compile``: the loss
+    and its backward run as compiled graphs (the metrics' ``.item()`` calls end the graph), equal to the plain path
+    up to rounding. One compiled function per task object, so a second training call reuses its graphs."""
+    if not compiled:
+        return task.episode_loss
+    if COMPILED_ATTR not in vars(task):
+        setattr(task, COMPILED_ATTR, torch.compile(task.episode_loss, dynamic=False))
+    return getattr(task, COMPILED_ATTR)
+
+
+COMPILED_ATTR = "_compiled_episode_loss"
 
 
 def apply_update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
@@ -110,22 +127,25 @@ def train(cell: Cell, task: Task, model: torch.nn.Module, optimizer: torch.optim
     device = next(model.parameters()).device
     budget = cell.budget_entry
     progress = Progress(cell.label, budget["episodes"], enabled=cell.config["progress"], done_before=state.seen)
-    every = budget["eval_every"]
+    every, log_every = budget["eval_every"], cell.config["logger"]["every"]
+    episode_loss = training_loss(task, cell.config["compile"])
     for n in batch_sizes(budget["episodes"], budget["batch_size"], skip=len(state.points)):
         start = time.perf_counter()
         memory.start()
-        loss, metrics = task.episode_loss(model, to_device(task.sample(n, train_gen), device))
-        if not math.isfinite(loss.item()):
+        loss, metrics = episode_loss(model, to_device(task.sample(n, train_gen), device))
+        value = loss.item()
+        if not math.isfinite(value):
             state.diverged_at = state.seen + n
-            print(f"[{cell.label}] loss is {loss.item()} at episode {state.diverged_at}: run stopped, recorded as "
+            print(f"[{cell.label}] loss is {value} at episode {state.diverged_at}: run stopped, recorded as "
                   "diverged", file=sys.stderr, flush=True)
             break
         apply_update(model, optimizer, loss, cell.config["optim"]["grad_clip"])
         memory.stop()
         state.seen += n
         state.points.append({"episode": state.seen, **metrics})
-        log.log("train", state.seen, state.elapsed_s + time.perf_counter() - start,
-                {**metrics, "lr": optimizer.param_groups[0]["lr"], **memory.last_update()})
+        if (len(state.points) - 1) % log_every == 0:
+            log.log("train", state.seen, state.elapsed_s + time.perf_counter() - start,
+                    {**metrics, "lr": optimizer.param_groups[0]["lr"], **memory.last_update()})
         if every and state.seen // every > (state.seen - n) // every and state.seen < budget["episodes"]:
             held_out = evaluate(task, model, pool)
             _append(state.eval_curve, state.seen, held_out)
@@ -159,7 +179,7 @@ def train_cell(cell: Cell) -> RunRecord:
     train_gen = torch.Generator().manual_seed(cell.streams["train"])
     ckpt = Checkpointer(cell.checkpoint_path, settings["checkpoint_every"], run_inputs(cell, task, device))
     state = ckpt.restore(model, optimizer, train_gen) or TrainState()
-    memory = UpdateMemory(device)
+    memory = UpdateMemory(device, every=settings["memory_every"])
     log = open_logger(settings["logger"], log_folder(settings["log_dir"], cell.record_path), settings,
                       resume=state.seen > 0)
     try:  # a run that raises or is interrupted still writes its buffered log rows

@@ -51,6 +51,8 @@ class Row:
     vs: str | None = None  # the row this one's episodes/s is divided by
     core: bool = False  # also time the model's forward + backward alone, with FLOP and byte counts
     synthetic_fallback: bool = False  # without the task's data: a stand-in of the same shapes, said so
+    budget: str = "quick"  # the budget whose model settings the row composes (e.g. pilot: the paper's initial eta)
+    loop: bool = False  # time the harness's whole training loop (memory probe, log, curve) instead of the update
 
 
 PLAIN, FAST = ("model.impl=plain",), ("model.impl=fast",)
@@ -68,6 +70,10 @@ def _miconi_rows(prefix: str, task: str, model: str, fast_batches: tuple[int, ..
 
 
 DUAN_AUTOGRAD = "duan/duan_rnn_gradient/autograd/b64"
+OMNIGLOT_LOOP, OMNIGLOT_HEAD_LOOP = "omniglot/plastic_shared_head/loop/b1", "omniglot/plastic_head/loop/b1"
+IMAGE_LOOP = "image/plastic_shared/loop/b1"
+LOOP_THIN = ("memory_every=100", "logger.every=100")  # the per-update /proc reads and log rows thinned
+LOOP_FAST = ("compile=true", *LOOP_THIN)  # and the loss and its backward through torch.compile
 ROWS: list[Row] = [
     # Miconi 1000-bit task (reference-code timing, T = 106, N = 1001). The plain path cannot run batch 16
     # here (~3 GB per episode of autograd traces), so the batched fast rows are compared with plain batch 1.
@@ -93,6 +99,17 @@ ROWS: list[Row] = [
     Row("maze/plastic/b128", "maze", "plastic_core", 128, vs="maze/plastic/b1"),
     # Omniglot 5-way 1-shot, plastic output layer on the conv backbone, at the quick budget's batch (8).
     Row("omniglot/plastic/b8", "omniglot", "plastic_head", 8),
+    # The pilot's batch-1 cells (paper protocol, one episode per update), timed through the harness's own training
+    # loop: today's settings against compiled training with the memory probe and the training log thinned.
+    Row(OMNIGLOT_LOOP, "omniglot", "plastic_shared_head", 1, budget="pilot", loop=True),
+    Row("omniglot/plastic_shared_head/loop_fast/b1", "omniglot", "plastic_shared_head", 1, LOOP_FAST, vs=OMNIGLOT_LOOP,
+        budget="pilot", loop=True),
+    Row(OMNIGLOT_HEAD_LOOP, "omniglot", "plastic_head", 1, budget="pilot", loop=True),
+    Row("omniglot/plastic_head/loop_fast/b1", "omniglot", "plastic_head", 1, LOOP_FAST, vs=OMNIGLOT_HEAD_LOOP,
+        budget="pilot", loop=True),
+    Row(IMAGE_LOOP, "image_memory", "plastic_shared", 1, budget="pilot", loop=True, synthetic_fallback=True),
+    Row("image/plastic_shared/loop_thin/b1", "image_memory", "plastic_shared", 1, LOOP_THIN, vs=IMAGE_LOOP,
+        budget="pilot", loop=True, synthetic_fallback=True),
 ]
 
 

@@ -55,7 +55,8 @@ class SyntheticImages(SequenceTask):
 
 def build(spec: dict[str, Any]) -> tuple[Any, torch.nn.Module, Any, Any, dict[str, Any], str]:
     """(task, model, optimizer, hydra config, model config, note) for a row, as ``harness.train.train_cell``."""
-    overrides = [f"task={spec['task']}", f"model={spec['model']}", "budget=quick", *spec["overrides"]]
+    overrides = [f"task={spec['task']}", f"model={spec['model']}", f"budget={spec.get('budget', 'quick')}",
+                 "progress=false", *spec["overrides"]]
     note = ""
     try:
         cfg = compose_config(overrides)
@@ -76,12 +77,14 @@ def build(spec: dict[str, Any]) -> tuple[Any, torch.nn.Module, Any, Any, dict[st
 
 def time_windows(update: Callable[[], None], sync: Callable[[], None], warmup: int, windows: int,
                  min_window_s: float) -> list[float]:
-    """Seconds per update in each timed window; a window holds enough updates to last ``min_window_s``."""
-    start = time.perf_counter()
-    for _ in range(warmup):
+    """Seconds per update in each timed window; a window holds enough updates to last ``min_window_s``, sized
+    from the last warm-up update (the first may compile or allocate for much longer)."""
+    per_update = 0.0
+    for _ in range(max(warmup, 1)):
+        start = time.perf_counter()
         update()
-    sync()
-    per_update = (time.perf_counter() - start) / max(warmup, 1)
+        sync()
+        per_update = time.perf_counter() - start
     count = max(1, math.ceil(min_window_s / max(per_update, 1e-6)))
     result = []
     for _ in range(windows):
@@ -105,6 +108,9 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
         loss, _ = task.episode_loss(model, to_device(task.sample(spec["batch"], generator), device))
         apply_update(model, optimizer, loss, cfg.optim.grad_clip)
 
+    if spec.get("loop"):
+        update = loop_update(cfg, task, model, optimizer, generator, device, spec["batch"])
+
     base_rss = memory.rss_mb()
     windows = time_windows(update, sync, spec["warmup"], spec["windows"], spec["min_window_s"])
     s_per_update = statistics.median(windows)
@@ -120,6 +126,34 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
         batch = to_device(task.sample(spec["batch"], generator), device)
         result["core"] = core_step(lambda: task.episode_loss(model, batch)[0].backward(), sync, spec)
     return result
+
+
+def loop_update(cfg: Any, task: Any, model: torch.nn.Module, optimizer: Any, generator: torch.Generator,
+                device: torch.device, batch: int) -> Callable[[], None]:
+    """One update through the harness's own training loop (``benchmarks.harness.train.train``: its memory probe,
+    metrics log, curve and progress, with the row's run settings such as compile, memory_every, logger.every), one
+    loop call per update; the log goes to a temporary folder."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.harness.checkpoint import Checkpointer, TrainState
+    from benchmarks.harness.loggers import open_logger
+    from benchmarks.harness.memory import UpdateMemory
+    from benchmarks.harness.train import train
+
+    cell = resolve_cell(cfg)
+    cell = dataclasses.replace(cell, budget_entry={**cell.budget_entry, "episodes": batch, "batch_size": batch,
+                                                   "eval_every": 0})
+    folder = tempfile.mkdtemp(prefix="perf-loop-")
+    log = open_logger(cell.config["logger"], Path(folder), cell.config, resume=False)
+    memory_meter = UpdateMemory(device, every=cell.config["memory_every"])  # one meter: it counts every update
+    ckpt = Checkpointer(Path(folder) / "unused.pt", 0, {})  # checkpoint_every 0: never saves
+
+    def update() -> None:
+        train(cell, task, model, optimizer, [], generator, TrainState(), ckpt, memory_meter, log)
+
+    return update
 
 
 def core_step(step: Callable[[], None], sync: Callable[[], None], spec: dict[str, Any]) -> dict[str, float]:

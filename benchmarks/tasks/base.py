@@ -99,6 +99,6 @@ class SequenceTask(Task):
     def episode_loss(self, model: nn.Module, batch: Episode) -> tuple[Tensor, dict[str, float]]:
         outputs, _ = model(batch.inputs)
         loss = self.loss(outputs, batch)
-        with torch.no_grad():
-            metrics = {"loss": loss.item(), **self.metrics(outputs.detach(), batch)}
-        return loss, metrics
+        with torch.no_grad():  # eager under compile=true: a metric's float read back would specialise the graph
+            extra = torch.compiler.disable(self.metrics)(outputs.detach(), batch)  # that follows it (one per value)
+        return loss, {"loss": loss.item(), **extra}

@@ -142,6 +142,10 @@ def check_run_settings(cfg: Any) -> None:
         raise ValueError(f"logger.name={cfg.logger.name!r} is not one of {LOGGERS}; pick logger=csv or logger=tensorboard")
     if cfg.logger.flush_every < 1:
         raise ValueError(f"logger.flush_every={cfg.logger.flush_every} must be >= 1")
+    if cfg.logger.every < 1:
+        raise ValueError(f"logger.every={cfg.logger.every} must be >= 1 (1 = log every update)")
+    if cfg.memory_every < 1:
+        raise ValueError(f"memory_every={cfg.memory_every} must be >= 1 (1 = measure every update)")
     if cfg.curve_points < 1:
         raise ValueError(f"curve_points={cfg.curve_points} must be >= 1")
     check_device(cfg.device)

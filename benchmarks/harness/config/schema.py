@@ -67,6 +67,7 @@ class BudgetConf:
 class LoggerConf:
     name: str = "csv"  # csv (metrics.csv) | tensorboard (event files for `tensorboard --logdir`)
     flush_every: int = 50  # write buffered rows to disk every this many updates (and at the end)
+    every: int = 1  # log the training metrics of every this many updates (held-out evaluations always)
 
 
 @dataclass
@@ -94,6 +95,13 @@ class RunConf:
     progress: bool = True  # print progress and ETA to stderr
     skip_existing: bool = False  # if this cell's record already exists in out_dir, return it instead of training
     checkpoint_every: int = 0  # save a resumable checkpoint every this many episodes (0 = never)
+    # train through torch.compile (the task loss and its backward as compiled graphs; evaluation stays eager): the
+    # same values up to rounding (tests/test_speed_paths.py), less per-op overhead for small batch-1 models; the first
+    # update compiles (about a minute). Not part of the cell: a run setting, like device
+    compile: bool = False
+    # measure the update's peak memory on the first two updates and then every this many (1 = every update); the
+    # probe reads /proc three times per update, which a 10 ms update notices
+    memory_every: int = 1
     curve_points: int = 2000  # at most this many points per training curve in the record (binned means)
 
 
