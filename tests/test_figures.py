@@ -80,3 +80,30 @@ def test_every_model_of_a_figure_gets_a_colour_of_its_own():
     assert colors["plastic"] == parts.MODEL_COLORS["plastic"]
     rgb = [tuple(mc.to_rgb(c)) for c in colors.values()]
     assert len(set(rgb)) == len(rgb)
+
+
+@pytest.mark.parametrize("budget, drawn", [("pilot", True), ("quick", False)])
+def test_value_claims_at_their_budget_get_every_seeds_held_out_curve_against_the_paper(tmp_path, budget, drawn):
+    from benchmarks.report import figures
+    from benchmarks.report.main import judged_summaries
+    records = []
+    for model, level in (("plastic_shared", 27.5), ("plastic", 15.5)):
+        for seed in range(3):
+            r = make_record("image_memory", model, seed, level + seed, curve(60.0, level, 100), metric="loss",
+                            budget=budget, kind="image_memory")
+            r.eval_curve = {"episode": [1000, 2000, 3000], "loss": [50.0, 35.0 + seed, level + seed]}
+            records.append((f"{model}{seed}", r))
+    summary = next(s for s in judged_summaries(records) if s.section.task == "image_memory")
+    paths = figures.value_claim_curves(summary, tmp_path / "image_memory-claim")
+    value_claims = {c.claim["id"]: c for c in summary.claims if c.claim["rule"] == "equivalence"}
+    assert set(value_claims) == {"plastic_value", "shared_value"}
+    if not drawn:  # not comparable at quick: nothing to draw
+        assert paths == [] and all(c.verdict == "not comparable" for c in value_claims.values())
+        return
+    assert sorted(p.name for p in paths) == sorted(f"image_memory-claim-{claim}.{ext}" for claim in value_claims
+                                                   for ext in ("png", "svg"))
+    svg = (tmp_path / "image_memory-claim-shared_value.svg").read_text()
+    assert all(f"seed {seed}" in svg for seed in range(3)) and "paper: 27" in svg and "margin" in svg
+    verdict = value_claims["shared_value"]
+    assert verdict.verdict == "inconclusive" and verdict.p_floor == pytest.approx(0.125)  # 3 seeds: 1/2^3
+    assert verdict.verdict in svg and "no result of this many seeds" in verdict.why

@@ -115,6 +115,48 @@ def _draw_rows(ax: Any, rows: list[Row], metric: str, window: int | None
     return drawn, held_out
 
 
+def value_claim_curves(summary: Summary, stem: Path) -> list[Path]:
+    """One figure per value claim (rule ``equivalence``) judged at this budget: every seed's held-out curve of the
+    claim's model (its record's evaluation curve), the published value (dotted) with the claim's margin (band), and
+    the verdict with our value and its interval in the title. For the long runs of the paper's protocols, where a
+    few seeds are each worth seeing."""
+    metric, paths = summary.section.metric, []
+    for result in summary.claims:
+        claim = result.claim
+        if claim.get("rule") != "equivalence" or result.verdict == "not comparable":
+            continue
+        runs = sorted(((record.seed, record) for row in summary.rows if row.cell.model == claim["model"]
+                       for _, record in row.cell.runs), key=lambda pair: pair[0])
+        if not runs:
+            continue
+        value, margin = float(claim["value"]), float(claim["margin"])
+        with matplotlib.rc_context(RC):
+            fig = Figure(figsize=(6.8, 4.2))
+            ax = fig.add_subplot()
+            colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(runs)))
+            for color, (seed, record) in zip(colors, runs):
+                episodes, values = record.eval_curve.get("episode", []), record.eval_curve.get(metric, [])
+                ax.plot(episodes, values, "o-", color=color, markersize=3, linewidth=1.2,
+                        label=f"seed {seed} ({record.episodes:,} episodes)")
+            ax.axhline(value, color="black", linestyle=":", linewidth=1.4, label=f"paper: {value:g}")
+            ax.axhspan(value - margin, value + margin, color="black", alpha=0.08, linewidth=0,
+                       label=f"margin ± {margin:g}")
+            parts.integer_episode_ticks(ax)
+            ax.set_xlabel("training episodes")
+            ax.set_ylabel(f"held-out {metric}")
+            ax.set_title(f"{summary.section.task} ({summary.section.budget_label or summary.section.budget}), "
+                         f"{claim['id']} ({claim['model']}): {result.verdict}\nours {result.ours}", fontsize=8)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            paths += save(fig, stem.with_name(f"{stem.name}-{parts_safe(claim['id'])}"))
+    return paths
+
+
+def parts_safe(text: str) -> str:
+    """A claim id as one file-name part (ids are short words; anything else becomes "_")."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(text)) or "_"
+
+
 def survival_curves(summary: Summary, stem: Path) -> list[Path]:
     criterion = summary.spec["convergence"]
     relation = f"< {criterion['below']}" if "below" in criterion else f"> {criterion['above']}"

@@ -290,6 +290,7 @@ def _figures(summary: Summary, out: Path, written: set[Path]) -> list[Path]:
         return []  # every run excluded (e.g. a task skipped for missing data): nothing to draw
     stem = contained(out, out / "figures" / f"{summary.section.task}-{summary.section.budget}")
     paths = figures.learning_curves(summary, stem.with_name(stem.name + "-curves"))
+    paths += figures.value_claim_curves(summary, stem.with_name(stem.name + "-claim"))
     if summary.spec.get("convergence") and any(row.survival and row.survival.converged for row in summary.rows):
         paths += figures.survival_curves(summary, stem.with_name(stem.name + "-convergence"))
     elif summary.spec.get("convergence"):
