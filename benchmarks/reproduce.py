@@ -1,6 +1,6 @@
 """Run an experiment grid (tasks x models x seeds) at a budget, then write the report.
 
-    python -m benchmarks.reproduce [--budget quick] [--experiment reproduce] [--jobs 2] [--tasks T ...]
+    python -m benchmarks.reproduce [--budget quick] [--experiment reproduce] [--jobs 2] [--memory-jobs 1] [--tasks T ...]
                                    [--out-dir DIR] [--update-readme]
                                    [--launcher local|submitit_local|slurm|slurm_cpu] [OVERRIDE ...]
 
@@ -16,7 +16,10 @@ else to ``DIR/report``; README.md's results block is updated only with ``--updat
 Every run started on this machine ends when this driver ends, even by SIGKILL (``benchmarks.harness.lifeline``).
 
 Each task's cells run as one hydra multirun: on the joblib launcher by default (local processes, one torch
-thread each), or on SLURM through submitit (``--launcher slurm``).
+thread each), or on SLURM through submitit (``--launcher slurm``). On the local launcher, memory-bound cells (tasks
+whose ``Task.memory_bound`` says so: CIFAR, 1000-bit patterns) run at most ``--memory-jobs`` at a time, beside the
+compute-bound tasks' cells rather than beside each other (``run_paired``; default: no limit, as measured on this
+machine at batch 1 the pairing gained nothing).
 Cells whose record already exists are never launched, so an interrupted reproduction resumes where it stopped.
 Progress: on the local launcher one line per finished cell with the grid's count and an ETA from the cells this
 invocation ran (runs on SLURM print their own progress into their job logs).
@@ -30,12 +33,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
-from benchmarks.harness.config import CONF, Cell, compose_config, resolve_cell
+from benchmarks.harness.config import CONF, TASK_HARNESS_FIELDS, Cell, compose_config, resolve_cell
 from benchmarks.harness.errors import UserError, command_errors, writable_dir
 from benchmarks.harness.lifeline import ENV as DRIVER_ENV
 from benchmarks.harness.progress import format_seconds
 from benchmarks.harness.records import current_record, git_commit, load_record
+from benchmarks.tasks import lookup
 
 DEFAULT_OUT_DIR = "results/runs"  # the published records: written only with --publish
 FRESH_ROOT = Path("outputs") / "reproduce"
@@ -99,16 +104,62 @@ def launches(cells: list[Cell]) -> list[tuple[str, list[str], list[int]]]:
     return out
 
 
-class GridMonitor(threading.Thread):
-    """One line per cell as its record appears (status, metric, training time) with the grid's count and an ETA
-    from the cells this invocation has run (cells finished by an earlier invocation do not count)."""
+def memory_bound(cell: Cell) -> bool:
+    """Whether the cell's task streams more than a core's cache each step (``Task.memory_bound``)."""
+    task_cfg = cell.config["task"]
+    task_cls, config_cls = lookup(task_cfg["kind"])
+    return task_cls.memory_bound(config_cls(**{k: v for k, v in task_cfg.items() if k not in TASK_HARNESS_FIELDS}))
 
-    def __init__(self, cells: list[Cell], interval_s: float = 5.0) -> None:
+
+def run_paired(todo: list[tuple[str, list[str], list[int]]], bound: set[str], jobs: int, memory_jobs: int,
+               launch: Callable[[str, list[str], list[int], int], None]) -> None:
+    """Run the launches on ``jobs`` local processes, at most ``memory_jobs`` of them memory-bound (tasks in
+    ``bound``), the memory-bound ones beside the compute-bound ones.
+
+    Where two memory-bound cells side by side share a memory bus and slow each other (measured once here: CIFAR at
+    batch 1, 0.57 s an episode alone and 1.5 s each beside a second one; not seen again at the pilot's code, README
+    "Budgets"), ``memory_jobs < jobs`` runs the memory-bound launches one after another on ``memory_jobs``
+    processes and, at the same time, the others on the remaining ``jobs - memory_jobs``; once the memory-bound ones
+    are done, later compute-bound launches take every process. With ``memory_jobs >= jobs`` (the default) or only
+    one kind of task, the launches run one after another in their order, memory-bound ones on at most
+    ``memory_jobs`` processes. Each launch is ``launch(task, models, seeds, n_jobs)``, which blocks until its
+    multirun ends."""
+    memory = [item for item in todo if item[0] in bound]
+    compute = [item for item in todo if item[0] not in bound]
+    if not memory or not compute or memory_jobs >= jobs:
+        for task, models, seeds in todo:
+            launch(task, models, seeds, min(memory_jobs, jobs) if task in bound else jobs)
+        return
+    memory_done = threading.Event()
+
+    def memory_stream() -> None:
+        try:
+            for task, models, seeds in memory:
+                launch(task, models, seeds, memory_jobs)
+        finally:
+            memory_done.set()
+
+    threading.Thread(target=memory_stream, daemon=True).start()
+    for task, models, seeds in compute:
+        launch(task, models, seeds, jobs if memory_done.is_set() else jobs - memory_jobs)
+    memory_done.wait()
+
+
+class GridMonitor(threading.Thread):
+    """One line per cell as its record appears (status, metric, training time) with the grid's count and an ETA.
+
+    The ETA prices each unfinished cell at the mean training time (``wall_time_s``, every resumed part included) of
+    the finished cells of its task that this invocation ran (of any task when none of its own has finished), over
+    ``jobs`` processes: a cell resumed near its end, which took minutes here, does not make a fresh one of hours
+    look short."""
+
+    def __init__(self, cells: list[Cell], interval_s: float = 5.0, jobs: int = 1) -> None:
         super().__init__(daemon=True)
-        self.cells, self.interval_s = cells, interval_s
+        self.cells, self.interval_s, self.jobs = cells, interval_s, jobs
         self.start_time = time.perf_counter()
         self.seen = {cell.record_path for cell in cells if finished(cell)}
         self.before = len(self.seen)
+        self.trained: dict[str, list[float]] = {}  # task -> training seconds of the cells this invocation finished
         self.stop_event = threading.Event()
         self.lock = threading.Lock()  # the driver polls once more after the launches, beside this thread
 
@@ -117,23 +168,32 @@ class GridMonitor(threading.Thread):
             for cell in self.cells:
                 if cell.record_path not in self.seen and finished(cell):
                     self.seen.add(cell.record_path)
-                    print(f"[reproduce] {self.counts()} | {cell.label}: {_outcome(cell.record_path)}",
+                    record = load_record(cell.record_path)
+                    self.trained.setdefault(cell.task, []).append(float(record.wall_time_s))
+                    print(f"[reproduce] {self.counts()} | {cell.label}: {_outcome(record)}",
                           file=sys.stderr, flush=True)
 
+    def eta_s(self) -> float | None:
+        """Seconds left by the finished cells' training times, or None before this invocation finished one."""
+        every = [t for times in self.trained.values() for t in times]
+        if not every:
+            return None
+        left = [cell for cell in self.cells if cell.record_path not in self.seen]
+        mean = {task: sum(times) / len(times) for task, times in self.trained.items()}
+        return sum(mean.get(cell.task, sum(every) / len(every)) for cell in left) / max(self.jobs, 1)
+
     def counts(self) -> str:
-        done, ran = len(self.seen), len(self.seen) - self.before
+        done, eta = len(self.seen), self.eta_s()
         elapsed = time.perf_counter() - self.start_time
-        remaining = len(self.cells) - done
-        eta = f"ETA ~{format_seconds(elapsed / ran * remaining)}" if ran else "ETA after this run's first cell"
-        return f"{done}/{len(self.cells)} cells, elapsed {format_seconds(elapsed)}, {eta}"
+        eta_text = f"ETA ~{format_seconds(eta)}" if eta is not None else "ETA after this run's first cell"
+        return f"{done}/{len(self.cells)} cells, elapsed {format_seconds(elapsed)}, {eta_text}"
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval_s):
             self.poll()
 
 
-def _outcome(path: Path) -> str:
-    record = load_record(path)
+def _outcome(record: Any) -> str:
     value = record.final.get(record.primary_metric, float("nan"))
     return f"{record.status}, {record.primary_metric} {value:.4g}, trained {format_seconds(record.wall_time_s)}"
 
@@ -144,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default=None, help="budget name (default: the experiment's)")
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                         help="parallel runs, >= 1 (default: cores)")
+    parser.add_argument("--memory-jobs", type=positive_int, default=None,
+                        help="at most this many memory-bound cells (CIFAR, 1000-bit patterns) at once on the local "
+                             "launcher, beside the compute-bound tasks' cells (default: --jobs, no limit)")
     parser.add_argument("--out-dir", default=None,
                         help="where records go (default: a fresh folder under outputs/reproduce/, resumed when "
                              "unfinished); the report goes to DIR/report")
@@ -230,23 +293,36 @@ def reproduce(args: argparse.Namespace) -> int:
     if args.update_readme and not args.no_report:  # refused before hours of training, not after
         from benchmarks.report.folders import check_readme_source
         check_readme_source([out_dir], "README.md")
-    monitor = GridMonitor(cells)
+    monitor = GridMonitor(cells, jobs=args.jobs)
     print(f"[reproduce] {args.experiment} at budget {budget} into {out_dir}: {len(cells)} cells, "
           f"{len(cells) - monitor.before} to train ({monitor.before} already have a record there, not relaunched), "
           f"{args.jobs} parallel jobs", file=sys.stderr, flush=True)
     monitor.start()
     failed = []
     env = {**os.environ, DRIVER_ENV: str(os.getpid())} if args.launcher in LOCAL_LAUNCHERS else None
-    for task, models, seeds in launches(cells):
+    bound = {cell.task for cell in cells if memory_bound(cell)}
+    memory_jobs = min(args.memory_jobs or args.jobs, args.jobs)
+    if bound and args.launcher == "local" and memory_jobs < args.jobs:
+        print(f"[reproduce] memory-bound cells ({', '.join(sorted(bound))}) run at most {memory_jobs} at a time, "
+              f"beside the others", file=sys.stderr, flush=True)
+
+    def launch(task: str, models: list[str], seeds: list[int], n_jobs: int) -> None:
         launcher = [f"hydra/launcher={args.launcher}"]
         if args.launcher == "local":  # one line per cell from the monitor instead of each run's progress lines
-            launcher += [f"hydra.launcher.n_jobs={args.jobs}", "hydra/hydra_logging=disabled", "progress=false"]
+            launcher += [f"hydra.launcher.n_jobs={n_jobs}", "hydra/hydra_logging=disabled", "progress=false"]
         command = [sys.executable, "-m", "benchmarks.run", "--multirun", *launcher, f"task={task}",
                    f"model={','.join(models)}", f"seed={','.join(map(str, seeds))}", f"budget={budget}",
                    f"out_dir={out_dir}", "skip_existing=true", *job_folder(out_dir, task), *args.overrides]
         if subprocess.run(command, env=env).returncode != 0:
             failed.append(task)
         monitor.poll()
+
+    todo = launches(cells)
+    if args.launcher == "local":
+        run_paired(todo, bound, args.jobs, memory_jobs, launch)
+    else:  # a cluster's scheduler places the jobs
+        for task, models, seeds in todo:
+            launch(task, models, seeds, args.jobs)
     monitor.stop_event.set()
     monitor.poll()
     missing = [(c.task, c.model, c.seed) for c in cells if not c.record_path.exists()]

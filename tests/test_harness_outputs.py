@@ -144,3 +144,112 @@ def test_experiment_sweep_params_cover_its_grid(name):
     fix = f"benchmarks/conf/experiment/{name}.yaml: list every task and model of experiment.grid in hydra.sweeper.params"
     assert set(params.task.split(",")) == set(grid), fix
     assert set(params.model.split(",")) == {m for models in grid.values() for m in models}, fix
+
+
+def test_memory_bound_tasks_are_the_wide_plastic_layers(tmp_path):
+    bound = {task: reproduce.memory_bound(reproduce.plan({task: ["plastic"]}, "smoke", str(tmp_path))[0])
+             for task in ("image_memory", "binary_patterns", "binary_patterns_50")}
+    assert bound == {"image_memory": True, "binary_patterns": True, "binary_patterns_50": False}
+    omniglot = reproduce.plan({"omniglot": ["plastic_shared_head"]}, "smoke", str(tmp_path))[0]
+    assert not reproduce.memory_bound(omniglot)
+
+
+def test_run_paired_puts_memory_bound_launches_beside_the_others_never_beside_each_other():
+    import threading
+    import time
+    events, running, lock = [], {"memory": 0, "procs": 0}, threading.Lock()
+    peak = {"memory": 0, "procs": 0}
+    started, memory_over = threading.Event(), threading.Event()
+
+    def launch(task, models, seeds, n_jobs):
+        kind = "memory" if task.startswith("cifar") else "compute"
+        with lock:
+            events.append((task, n_jobs, kind, running["memory"] > 0))
+            running["procs"] += n_jobs
+            running["memory"] += kind == "memory"
+            peak.update({k: max(peak[k], running[k]) for k in peak})
+        if task == "pat_a":
+            started.set()
+        if task == "cifar_a":  # the first memory-bound launch lasts until a compute-bound one has started
+            assert started.wait(timeout=30)
+        if task == "pat_c":  # this one lasts until the memory-bound launches are over
+            assert memory_over.wait(timeout=30)
+        time.sleep(0.01)
+        with lock:
+            running["procs"] -= n_jobs
+            running["memory"] -= kind == "memory"
+            if task == "cifar_b":
+                memory_over.set()
+
+    todo = [("cifar_a", ["m"], [0, 1]), ("pat_a", ["m"], [0]), ("cifar_b", ["m"], [0]),
+            ("pat_b", ["m"], [0, 1]), ("pat_c", ["m"], [0]), ("pat_d", ["m"], [0]), ("pat_e", ["m"], [0])]
+    reproduce.run_paired(todo, {"cifar_a", "cifar_b"}, jobs=2, memory_jobs=1, launch=launch)
+    assert sorted(e[0] for e in events) == sorted(t[0] for t in todo)  # every launch ran once
+    assert peak == {"memory": 1, "procs": 2}  # memory-bound launches never side by side, never above --jobs
+    assert all(n == 1 for task, n, kind, _ in events if kind == "memory")
+    # compute-bound launches ran beside a memory-bound one on the remaining process, and took both once it was done
+    beside = [(n, memory_running) for task, n, kind, memory_running in events if kind == "compute"]
+    assert (1, True) in beside and (2, False) in beside
+    assert all(n == 1 for n, memory_running in beside if memory_running)
+    # one process, or no limit on memory-bound cells (the default): everything one after another, in order
+    started.set()
+    memory_over.set()
+    for jobs, memory_jobs in ((1, 1), (2, 2)):
+        events.clear()
+        reproduce.run_paired(todo, {"cifar_a", "cifar_b"}, jobs=jobs, memory_jobs=memory_jobs, launch=launch)
+        assert [e[0] for e in events] == [t[0] for t in todo]
+        assert all(e[1] == jobs for e in events)
+    # only memory-bound launches: one after another, on at most memory_jobs processes
+    events.clear()
+    reproduce.run_paired(todo[:1], {"cifar_a"}, jobs=2, memory_jobs=1, launch=launch)
+    assert [e[:2] for e in events] == [("cifar_a", 1)]
+
+
+def test_reproduce_runs_a_memory_bound_task_beside_a_compute_bound_one(tmp_path, monkeypatch, capsys):
+    import threading
+    both = threading.Event()
+    commands = []
+
+    def fake(cmd, env=None):
+        commands.append(cmd)
+        if len(commands) == 2:
+            both.set()
+        assert both.wait(timeout=60), "the second launch did not start while the first was running"
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(reproduce.subprocess, "run", fake)
+    monkeypatch.setattr(reproduce.os, "cpu_count", lambda: 2)
+    reproduce.main(["--budget", "smoke", "--tasks", "binary_patterns_50", "image_memory", "--jobs", "2",
+                    "--memory-jobs", "1", "--out-dir", str(tmp_path / "runs"), "--no-report"])
+    jobs = {next(a for a in c if a.startswith("task=")): next(a for a in c if a.startswith("hydra.launcher.n_jobs="))
+            for c in commands}
+    assert jobs == {"task=image_memory": "hydra.launcher.n_jobs=1", "task=binary_patterns_50": "hydra.launcher.n_jobs=1"}
+    assert "memory-bound cells (image_memory) run at most 1 at a time" in capsys.readouterr().err
+
+
+def test_grid_eta_prices_cells_by_their_training_time_not_by_a_resumed_cell_s_minutes(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+    cells = reproduce.plan({"binary_patterns_50": ["plastic", "rnn"]}, "smoke", str(tmp_path))
+    assert len(cells) == 4
+    done = {cells[0].record_path}  # finished by an earlier invocation: not this one's evidence
+    monkeypatch.setattr(reproduce, "finished", lambda cell: cell.record_path in done)
+    monkeypatch.setattr(reproduce, "load_record", lambda path: SimpleNamespace(
+        wall_time_s=3600.0, final={"bit_error": 0.1}, primary_metric="bit_error", status="ok"))
+    monitor = reproduce.GridMonitor(cells, jobs=2)
+    assert monitor.before == 1 and monitor.eta_s() is None
+    done.add(cells[1].record_path)  # resumed: minutes here, but its record says an hour of training
+    monitor.poll()
+    assert monitor.eta_s() == pytest.approx(2 * 3600.0 / 2)  # two cells left, an hour each, two processes
+    assert "2/4 cells" in capsys.readouterr().err
+
+
+def test_reproduce_does_not_limit_memory_bound_cells_unless_asked(tmp_path, monkeypatch, capsys):
+    commands = []
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda cmd, env=None: commands.append(cmd) or
+                        subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(reproduce.os, "cpu_count", lambda: 2)
+    reproduce.main(["--budget", "smoke", "--tasks", "binary_patterns_50", "image_memory", "--jobs", "2",
+                    "--out-dir", str(tmp_path / "runs"), "--no-report"])
+    assert [next(a for a in c if a.startswith("hydra.launcher.n_jobs=")) for c in commands] == \
+        ["hydra.launcher.n_jobs=2"] * 2
+    assert "memory-bound" not in capsys.readouterr().err

@@ -44,3 +44,25 @@ def test_missing_cells_lists_a_grid_task_with_no_record_at_a_budget():
     assert "binary_patterns_50 / plastic, budget smoke: no record for seed(s) [1]" in text
     assert "cue_reward / duan_rnn_hebbian, budget smoke: no record for seed(s) [0, 1]" in text
     assert "budget quick" not in text  # a budget with no record at all is not a grid in progress
+
+
+def test_missing_cells_of_a_budget_follow_the_experiment_its_records_ran_under():
+    """The pilot's records are checked against the pilot's grid (not the report's), records that do not say their
+    experiment against the experiment whose budget it is (parity), and a task the budget does not run is not
+    missing."""
+    from types import SimpleNamespace
+
+    from benchmarks.report.main import missing_cells
+    pilot = {"experiment": {"name": "pilot"}}
+    records = [("a.json", SimpleNamespace(task="omniglot", model="plastic_shared_head", budget="pilot", seed=0,
+                                          config=pilot)),
+               ("b.json", SimpleNamespace(task="binary_patterns_50", model="plastic", budget="parity", seed=0,
+                                          config={}))]
+    text = missing_cells(records, "reproduce")
+    assert "omniglot / plastic_shared_head, budget pilot: no record for seed(s) [1, 2]" in text
+    assert "omniglot / plastic_head, budget pilot: no record for seed(s) [0, 1, 2]" in text
+    assert "image_memory / plastic, budget pilot: no record for seed(s) [0, 1, 2]" in text
+    assert "maml, budget pilot" not in text and "budget pilot: cannot" not in text  # not in the pilot's grid
+    assert "binary_patterns_50 / rnn, budget parity" not in text  # the parity grid runs the plastic model only
+    assert "cue_reward / duan_rnn_hebbian_demo, budget parity" in text
+    assert "cannot list" not in text and "pilot: `pilot`" in text and "parity: `parity`" in text

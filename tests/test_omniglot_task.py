@@ -162,3 +162,52 @@ def test_real_data_smoke_run(model, tmp_path, monkeypatch):
                                  f"data_dir={data_dir_or_skip()}", "progress=false"]))
     assert record.status == "ok" and record.extra["data_matches_reference"]
     assert record.data_digest.startswith("images_background:sha256:6936c7e0")
+
+
+def _checks_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("omniglot_checks", ROOT / "scripts" / "omniglot_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_checks_swap_in_the_labelled_drawing_only_where_asked(fake_data):
+    checks = _checks_module()
+    task = make_task()
+    batch = task.sample_eval(64, torch.Generator().manual_seed(3))
+    same = torch.arange(64) % 3 == 0
+    swapped = checks.with_shown_query(batch, same)
+    for i in range(64):
+        shown = batch.support[i, (batch.support_labels[i] == batch.query_labels[i, 0]).nonzero().item()]
+        assert torch.equal(swapped.query[i, 0], shown) == bool(same[i])
+        assert same[i] or torch.equal(swapped.query[i], batch.query[i])
+    assert checks.wilson(50, 100)[0] < 0.5 < checks.wilson(50, 100)[1]
+
+
+def test_checks_script_scores_a_checkpoint_and_refuses_another_cell_s(fake_data, tmp_path, capsys):
+    import json
+    from benchmarks.harness.checkpoint import Checkpointer, TrainState
+    from benchmarks.harness.config import resolve_cell
+    checks = _checks_module()
+    cell_args = ["task=omniglot", "model=plastic_shared_head", "budget=smoke", "seed=0"]
+    cell = resolve_cell(compose_config(cell_args))
+    task = build_task(cell.config["task"])
+    model = task.build_model(cell.config["model"])
+    Checkpointer(tmp_path / "ck.pt", 1, {"config_hash": cell.config_hash}).save(
+        model, torch.optim.Adam(model.parameters()), torch.Generator(), TrainState(seen=7))
+    out = tmp_path / "out"
+    assert checks.main(["--checkpoint", str(tmp_path / "ck.pt"), "--out", str(out), "--episodes", "40", *cell_args]) == 0
+    result = json.loads((out / "omniglot_checks.json").read_text())
+    assert result["episodes_trained"] == 7 and set(result["checks"]) == {
+        "held_out", "training_classes", "reference_sampling", "no_rotation", "identical_query", "without_w"}
+    assert 0 <= result["features"]["saturated_fraction"] <= 1 and result["features"]["norm_mean"] > 0
+    assert all(c["episodes"] == 40 and c["ci95"][0] <= c["accuracy"] <= c["ci95"][1] for c in result["checks"].values())
+    with pytest.raises(SystemExit) as exit_info:
+        checks.main(["--checkpoint", str(tmp_path / "ck.pt"), "--out", str(out), "--episodes", "10", "task=omniglot",
+                     "model=plastic_head", "budget=smoke"])
+    assert exit_info.value.code != 0
+    assert "belongs to another config" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.harness.config import compose_config, resolve_cell
 from benchmarks.run import run
@@ -36,9 +37,12 @@ def test_killed_run_resumes_to_the_identical_record(tmp_path):
     proc.wait()
     assert ckpt.exists(), "the run never wrote a checkpoint"
     assert not list(out.rglob("*.json")), "the run finished before it was killed: make it longer"
-    import torch
     assert torch.load(ckpt, weights_only=False)["state"]["seen"] > 0, "the checkpoint is whole even if killed mid-save"
+    seen = torch.load(ckpt, weights_only=False)["state"]["seen"]
     resumed = run(cfg)
+    parts = resumed.extra.pop("resumed")  # the one field an interrupted run adds: where it resumed
+    assert [(p["from_episode"], p["differences"]) for p in parts] == [(seen, {})] and parts[0]["at"].endswith("Z")
+    assert "resumed" not in uninterrupted.extra
     assert comparable(resumed) == comparable(uninterrupted)
     assert not ckpt.exists(), "the checkpoint is removed once the record is written"
     assert not list(out.rglob("*.tmp")), "a temporary file of a killed save outlived the resumed run"
@@ -75,3 +79,23 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     torch.save({"config_hash": "0" * 64}, ckpt)
     with pytest.raises(ValueError, match="belongs to another config"):
         run(cfg)
+
+
+def test_every_resume_is_listed_in_the_record(tmp_path):
+    """A run resumed twice (two session boundaries) lists both resumes, oldest first, each with its episode; one
+    whose checkpoint predates the list (no ``resumes`` in its state) starts the list at its own resume."""
+    from benchmarks.harness.checkpoint import Checkpointer, TrainState
+    inputs = {"config_hash": "c" * 64, "data_digest": None, "git_commit": "abc"}
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    path = tmp_path / "ck.pt"
+    first = Checkpointer(path, 4, inputs)
+    first.save(model, optimizer, torch.Generator(), TrainState(seen=4))
+    state = Checkpointer(path, 4, {**inputs, "git_commit": "def"}).restore(model, optimizer, torch.Generator())
+    state.seen = 8
+    first.save(model, optimizer, torch.Generator(), state)
+    again = Checkpointer(path, 4, {**inputs, "git_commit": "def"}).restore(model, optimizer, torch.Generator())
+    assert [p["from_episode"] for p in again.resumes] == [4, 8]
+    assert again.resumes[0]["differences"] == {"git_commit": {"checkpoint": "abc", "now": "def"}}
+    legacy = TrainState.from_plain({"seen": 3, "points": [], "eval_curve": {}, "elapsed_s": 1.0, "diverged_at": None})
+    assert legacy.resumes == []

@@ -9,7 +9,8 @@ unpickler (``benchmarks.harness.safe_load``), so a file planted at a checkpoint'
 
 It also holds the run's inputs (``benchmarks.harness.train.run_inputs``): a checkpoint whose config or data digest
 differs from the resuming run's is refused (its half of the training saw other data or settings); one written by
-other code, torch or device is used, and the record's ``extra.resumed`` says what differed.
+other code, torch or device is used. The record's ``extra.resumed`` lists every resume of the run (from which
+episode, when, and what differed from the checkpoint's writer), so a run that crossed a session boundary says so.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import random
 from array import array
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -81,14 +83,18 @@ class TrainState:
     eval_curve: dict[str, list[float]] = field(default_factory=dict)
     elapsed_s: float = 0.0  # wall time spent training so far, over every resumed part
     diverged_at: int | None = None
+    # every resume of this run, oldest first: from which episode, when (UTC), what differed from the checkpoint's
+    # writer (code, torch, device); the record's ``extra.resumed``, so a run that crossed sessions says so
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_plain(self) -> dict[str, Any]:
         return {"seen": self.seen, "points": self.points.to_plain(), "eval_curve": self.eval_curve,
-                "elapsed_s": self.elapsed_s, "diverged_at": self.diverged_at}
+                "elapsed_s": self.elapsed_s, "diverged_at": self.diverged_at, "resumes": self.resumes}
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "TrainState":
-        return cls(**{**data, "points": Points.from_plain(data["points"])})
+        """A checkpoint's state; one written before ``resumes`` existed has no earlier resume to list."""
+        return cls(**{"resumes": [], **data, "points": Points.from_plain(data["points"])})
 
 
 REFUSED_IF_DIFFERENT = ("config_hash", "data_digest")
@@ -97,7 +103,7 @@ REFUSED_IF_DIFFERENT = ("config_hash", "data_digest")
 class Checkpointer:
     def __init__(self, path: Path, every: int, inputs: dict[str, Any]) -> None:
         self.path, self.every, self.inputs = path, every, inputs
-        self.resumed: dict[str, Any] | None = None  # set by restore: from which episode, what differed
+        self.resumed: dict[str, Any] | None = None  # set by restore: from which episode, when, what differed
 
     def due(self, seen: int, n: int) -> bool:
         return self.every > 0 and seen // self.every > (seen - n) // self.every
@@ -143,7 +149,9 @@ class Checkpointer:
         random.setstate(payload["py_random"])
         _numpy_state_in(payload["np_random"])
         state = TrainState.from_plain(payload["state"])
-        self.resumed = {"from_episode": state.seen, "differences": differ}
+        self.resumed = {"from_episode": state.seen,
+                        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "differences": differ}
+        state.resumes.append(self.resumed)
         return state
 
     def remove_partial_writes(self) -> None:

@@ -220,7 +220,7 @@ def _record(cell: Cell, task: Task, model: torch.nn.Module, state: TrainState, f
         diverged_at=state.diverged_at, environment=describe(device),
         extra={"lr": cell.lr, "device": str(device), "memory": memory.summary(),
                "seconds_per_episode": state.elapsed_s / max(state.seen, 1),
-               **({"resumed": ckpt.resumed} if ckpt.resumed and ckpt.resumed["differences"] else {}),
+               **({"resumed": state.resumes} if state.resumes else {}),
                **task.record_extra(model), **model_extra(model, distinct_batch_sizes(budget["episodes"], budget["batch_size"]))},
     )
 

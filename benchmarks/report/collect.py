@@ -149,6 +149,14 @@ def non_finite_curves(record: RunRecord) -> str | None:
     return f"status ok but non-finite curve values: {', '.join(bad)}" if bad else None
 
 
+def resume_parts(record: RunRecord) -> list[dict]:
+    """The record's resumes (``extra.resumed``): a list, one entry per resume; records written before the list
+    existed hold one dict, and only when the checkpoint's writer differed."""
+    parts = record.extra.get("resumed")
+    parts = [parts] if isinstance(parts, dict) else parts if isinstance(parts, list) else []
+    return [part for part in parts if isinstance(part, dict)]
+
+
 def data_copy_note(record: RunRecord) -> str | None:
     """What a record says about reading a data copy other than the reference one, or None."""
     extra = record.extra if isinstance(record.extra, dict) else {}
@@ -210,9 +218,8 @@ def _add_cells(section: Section, cells: dict[tuple[str, str], list[tuple[str, Ru
                 if note:
                     copies[note].append(r.seed)
             section.notes += [f"{label}: seed(s) {seeds} {note}" for note, seeds in sorted(copies.items())]
-            mixed = [f"seed {r.seed} ({', '.join(sorted(r.extra['resumed'].get('differences') or {}))})"
-                     for _, r in runs if isinstance(r.extra.get("resumed"), dict)
-                     and r.extra["resumed"].get("differences")]
+            mixed = [f"seed {r.seed} ({', '.join(sorted(keys))})" for _, r in runs
+                     for keys in [{key for part in resume_parts(r) for key in part.get("differences") or {}}] if keys]
             if mixed:
                 section.notes.append(f"{label}: resumed from a checkpoint written by other code, torch or device, so "
                                      f"one record holds two versions' training: {', '.join(mixed)}")

@@ -14,7 +14,6 @@ sorted orders, fixed bootstrap streams, SVGs without dates; every file is writte
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -208,26 +207,64 @@ def write_task_tables(task: str, summaries: list[Summary], folder: Path) -> list
     return paths
 
 
+def _experiment_file(name: str) -> Path:
+    return CONF / "experiment" / f"{name}.yaml"
+
+
+def _default_budget(name: str) -> str | None:
+    """The budget an experiment file selects (``- override /budget: NAME`` in its defaults), if any."""
+    for entry in OmegaConf.load(_experiment_file(name)).get("defaults", []):
+        if isinstance(entry, (dict, type(OmegaConf.create({})))) and "override /budget" in entry:
+            return str(entry["override /budget"])
+    return None
+
+
+def budget_experiments(records: list[tuple[str, RunRecord]], budget: str, experiment: str) -> list[str]:
+    """The experiments whose grid a budget's records belong to: the ones they ran under (``config.experiment.name``,
+    recorded since the pilot); for records that do not say, the experiment whose own budget it is, unless the
+    report's experiment is one of those or none is (then the report's experiment)."""
+    named = sorted({str(((getattr(r, "config", None) or {}).get("experiment") or {}).get("name"))
+                    for _, r in records if r.budget == budget} - {"None"})
+    named = [name for name in named if _experiment_file(name).exists()]
+    if named:
+        return named
+    owners = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if _default_budget(p.stem) == budget)
+    return owners if owners and experiment not in owners else [experiment]
+
+
 def missing_cells(records: list[tuple[str, RunRecord]], experiment: str | None) -> str:
     """Cells of the experiment grid (task x model x seed, seeds from the budget) with no record, for every budget
-    that has at least one record of the grid: a task of the grid with no record at that budget is listed whole."""
+    that has at least one record of the grid: a task of the grid with no record at that budget is listed whole.
+    A budget's grid is that of the experiment its records ran under (``budget_experiments``): the pilot's records
+    are checked against the pilot's grid, not the report's; a task the budget has no entry for is not expected."""
     if not experiment:
         return ""
-    grid = OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml").experiment.grid
     present = {(r.task, r.model, r.budget, r.seed) for _, r in records}
-    lines = []
-    budgets = sorted({r.budget for _, r in records if r.task in grid})
-    for budget, task in itertools.product(budgets, grid):
-        try:
-            seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
-        except Exception as err:  # a budget this checkout no longer has: say so instead of guessing
-            lines.append(f"- {task}, budget {budget}: cannot list expected cells ({type(err).__name__})")
+    lines, sources = [], []
+    for budget in sorted({r.budget for _, r in records}):
+        names = budget_experiments(records, budget, experiment)
+        grid: dict[str, list[str]] = {}
+        for name in names:
+            for task, models in OmegaConf.load(_experiment_file(name)).experiment.grid.items():
+                grid.setdefault(task, []).extend(m for m in models if m not in grid.get(task, []))
+        if not any(r.task in grid for _, r in records if r.budget == budget):
+            continue  # none of this budget's records is a cell of that grid
+        sources.append(f"{budget}: {', '.join(f'`{name}`' for name in names)}")
+        budget_file = CONF / "budget" / f"{budget}.yaml"
+        if not budget_file.exists():  # a budget this checkout no longer has: say so instead of guessing
+            lines.append(f"- budget {budget}: cannot list expected cells (no {budget_file.relative_to(CONF.parent)})")
             continue
-        for model in grid[task]:
-            absent = [seed for seed in range(seeds) if (task, model, budget, seed) not in present]
-            if absent:
-                lines.append(f"- {task} / {model}, budget {budget}: no record for seed(s) {absent}")
-    header = f"## Missing cells (experiment `{experiment}`)\n\n"
+        entries = OmegaConf.load(budget_file).get("tasks", {})
+        for task in grid:
+            if task not in entries:
+                continue  # the budget does not run this task
+            seeds = compose_config([f"task={task}", f"budget={budget}"]).budget.tasks[task].seeds
+            for model in grid[task]:
+                absent = [seed for seed in range(seeds) if (task, model, budget, seed) not in present]
+                if absent:
+                    lines.append(f"- {task} / {model}, budget {budget}: no record for seed(s) {absent}")
+    header = (f"## Missing cells\n\nEach budget's grid is the experiment's its records ran under (else the one whose "
+              f"budget it is, else `{experiment}`): {'; '.join(sources) or 'none'}.\n\n")
     return header + ("\n".join(lines) if lines else "None: every cell of the grid has a record.") + "\n"
 
 

@@ -28,6 +28,12 @@ class Episode:
         return self.inputs.shape[1]
 
 
+# A fully connected plastic layer of n neurons streams w, alpha and the Hebbian trace (3 n^2 floats, 3 MiB at n = 512)
+# every step: from this width on they outgrow a core's own L2 cache (README, "Budgets": what pairing such cells with
+# compute-bound ones was measured to gain).
+MEMORY_BOUND_NEURONS = 512
+
+
 class Task:
     """The contract between the trainer (``benchmarks.harness.train``) and a task, with a default for every
     optional hook.
@@ -43,6 +49,13 @@ class Task:
     lower_is_better = True
     model_kinds: tuple[str, ...] = ("sequence",)  # kinds of model family it runs (``benchmarks.harness.models.KINDS``)
     reads_adapter_width = False  # whether it wraps a sequence model in an adapter of ``model.adapter_width``
+
+    @classmethod
+    def memory_bound(cls, config: Any) -> bool:
+        """Whether a cell of this task is limited by memory traffic rather than arithmetic: each step streams
+        matrices larger than a core's own cache, so two such cells side by side slow each other (the grid driver,
+        ``benchmarks.reproduce``, runs at most ``--memory-jobs`` of them at once, beside compute-bound cells)."""
+        return False
 
     def __init__(self, config: Any, name: str | None = None, data_dir: str | None = None) -> None:
         """config: the task's config dataclass; name: the task config's name (defaults to the class's);

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from benchmarks.tasks.base import Episode, SequenceTask
+from benchmarks.tasks.base import MEMORY_BOUND_NEURONS, Episode, SequenceTask
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,10 @@ class BinaryPatterns(SequenceTask):
     lower_is_better = True
     name = "binary_patterns"
     config: BinaryPatternsConfig
+
+    @classmethod
+    def memory_bound(cls, config: BinaryPatternsConfig) -> bool:
+        return config.n_bits >= MEMORY_BOUND_NEURONS  # one neuron per bit
 
     def model_io(self) -> dict[str, Any]:
         return {"input_size": self.config.n_bits, "output_size": self.config.n_bits}

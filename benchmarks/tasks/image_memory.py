@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmarks.data.cifar10 import load_cifar10
-from benchmarks.tasks.base import Episode, SequenceTask
+from benchmarks.tasks.base import MEMORY_BOUND_NEURONS, Episode, SequenceTask
 
 PREPROCESS = ("code", "paper")
 SIDE = 32
@@ -86,6 +86,10 @@ class ImageMemory(SequenceTask):
     lower_is_better = True
 
     name = "image_memory"
+
+    @classmethod
+    def memory_bound(cls, config: ImageMemoryConfig) -> bool:
+        return SIDE * SIDE >= MEMORY_BOUND_NEURONS  # one neuron per pixel
 
     def __init__(self, config: ImageMemoryConfig, name: str | None = None, data_dir: str | None = None) -> None:
         super().__init__(config, name)
