@@ -112,3 +112,50 @@ def test_the_pilot_loop_rows_compare_todays_settings_with_the_fast_ones():
         assert row.loop and base.loop and row.budget == base.budget == "pilot" and row.batch == base.batch == 1
         assert (row.task, row.model) == (base.task, base.model) and base.overrides == ()
         assert "memory_every=100" in row.overrides and "logger.every=100" in row.overrides
+
+
+def _row_spec(name: str) -> dict:
+    from dataclasses import asdict
+    row = next(r for r in perf.ROWS if r.name == name)
+    return {**asdict(row), "threads": 1, "device": "cpu", "warmup": 1, "windows": 1, "min_window_s": 0.0}
+
+
+def test_without_the_images_a_cifar_row_stands_in_for_them_only(tmp_path, monkeypatch):
+    """A CIFAR row on a machine without the data (a GPU box, say) times the row's own model, optimizer and run
+    settings on stand-in images of the same shapes. It once composed a config without its task instead, which
+    took the default task's model, and the pilot budget, which has no entry for that task, refused it."""
+    from benchmarks.data import DataUnavailable
+    import pytest
+
+    monkeypatch.setenv("PLASTICBENCH_DATA", str(tmp_path))  # an empty data folder
+    for name in ("image/plastic_shared/loop_thin/b1", "image/plastic/fast/b1", "image/plastic/plain/b1"):
+        spec = _row_spec(name)
+        task, model, _, cfg, model_cfg, note = perf_worker.build(spec)
+        assert isinstance(task, perf_worker.SyntheticImages) and note.startswith("synthetic stand-in"), name
+        assert cfg.task.name == "image_memory" and cfg.budget.name == spec["budget"], name
+        with_data = perf_worker.resolve_cell(perf_worker.compose_config(
+            [f"task={spec['task']}", f"model={spec['model']}", f"budget={spec['budget']}", "progress=false",
+             *spec["overrides"]])).config["model"]
+        assert model_cfg == with_data, name  # the model the row would time with the data
+        assert model_cfg["coupling"] == "clamp" and model.n_neurons == 1025, name
+        batch = task.sample(spec["batch"], torch.Generator().manual_seed(0))
+        assert batch.inputs.shape == (201, spec["batch"], 1024)
+    result = perf_worker.run_row(_row_spec("image/plastic_shared/loop_thin/b1"))
+    assert result["status"] == "ok" and result["note"].startswith("synthetic stand-in")
+    with pytest.raises(DataUnavailable):  # a row without the fallback is not timed on stand-ins
+        perf_worker.build({**_row_spec("omniglot/plastic/b8")})
+
+
+def test_a_failed_row_is_reported_without_a_core_step(tmp_path):
+    """A row whose worker failed keeps its settings and its reason; its flag asking for a core step is not read
+    as a timed one (which once stopped the whole run after every row had been timed)."""
+    row = next(r for r in perf.ROWS if r.core)
+    failed = perf.result_row(row, perf.merge_runs([{"status": "failed", "reason": "exit code 1: boom"}]))
+    assert failed["core_step"] is True and "core" not in failed and failed["status"] == "failed"
+    ok = perf.result_row(row, {"status": "ok", "batch": 1, "episodes_per_s": 2.0, "s_per_update": 0.5,
+                               "peak_rss_mb": 1.0, "base_rss_mb": 1.0,
+                               "core": {"s": 1.0, "gflop": 1.0, "gbytes": 1.0, "gflop_per_s": 1.0,
+                                        "gbytes_per_s": 1.0}})
+    perf._add_roofline([failed, ok], {"read_gbytes_per_s": 10.0, "copy_gbytes_per_s": 5.0,
+                                      "matmul_gflop_per_s": 100.0})
+    assert ok["core"]["bound"] == "memory" and "core" not in failed

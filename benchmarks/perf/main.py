@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"[perf] {repeat + 1}/{repeats} {row.name}: {_summary(result)}", flush=True)
             runs[row.name].append(result)
     machine = {**machine_description(args.threads, args.device), **_median_dicts(machines)}
-    results = [{**asdict(row), **merge_runs(runs[row.name])} for row in rows]
+    results = [result_row(row, merge_runs(runs[row.name])) for row in rows]
     _add_ratios(results)
     _add_roofline(results, machine)
     machine.update(load_average_start=load_start, load_average_end=os.getloadavg(),
@@ -216,6 +216,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write_markdown(report, out / "perf.md")
     print((out / "perf.md").read_text())
     return report
+
+
+def result_row(row: Row, merged: dict[str, Any]) -> dict[str, Any]:
+    """A row's entry in perf.json: its settings and its measurement. The row's ``core`` flag (whether to time the
+    core step) is written as ``core_step``, so ``core`` is only ever the timed step itself: a row that failed, whose
+    measurement holds none, does not pass the flag on as if it were one."""
+    fields = asdict(row)
+    fields["core_step"] = fields.pop("core")
+    return {**fields, **merged}
 
 
 def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:

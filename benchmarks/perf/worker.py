@@ -58,17 +58,16 @@ def build(spec: dict[str, Any]) -> tuple[Any, torch.nn.Module, Any, Any, dict[st
     overrides = [f"task={spec['task']}", f"model={spec['model']}", f"budget={spec.get('budget', 'quick')}",
                  "progress=false", *spec["overrides"]]
     note = ""
+    cfg = compose_config(overrides)  # the row's own task, model and budget: composing reads no data
+    cell = resolve_cell(cfg)
+    config, lr = cell.config, cell.lr
     try:
-        cfg = compose_config(overrides)
-        cell = resolve_cell(cfg)
-        config, lr = cell.config, cell.lr
         task = build_task(config["task"], cfg.data_dir)
     except DataUnavailable as err:
         if not spec.get("synthetic_fallback"):
             raise
-        cfg = compose_config([o for o in overrides if not o.startswith("task=")])
-        config, task, lr = resolve_cell(cfg).config, SyntheticImages(), 1e-4  # the image task's Adam lr
-        config["model"].update(coupling="clamp", checkpoint_every=0)
+        # only the images are stood in for: the model, optimizer and run settings stay the row's own
+        task = SyntheticImages(config["task"], name=config["task"]["name"])
         note = f"synthetic stand-in (same shapes): {err}"
     torch.manual_seed(0)
     model = task.build_model(config["model"])
