@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 
 CONV_LAYERS = 4
+# glorot: Glorot-uniform, tanh's gain, zero biases (the harness's default); torch: torch's own default conv init
+BACKBONE_INITS = ("glorot", "torch")
 
 
 def conv_output_side(image_size: int, layers: int = CONV_LAYERS) -> int:
@@ -27,9 +29,10 @@ class ConvBackbone(nn.Sequential):
         channels: filters of every conv layer.
         channels_last: store the weights NHWC (see below).
 
-    Init: Glorot-uniform with tanh's gain (5/3), zero biases. The papers do not state it; torch's default conv
-    init shrinks activations layer by layer (features of norm ~0.4 of a possible 8 at 31x31), which left
-    every model near chance for thousands of episodes in our CPU runs.
+    Init (``init``): ``glorot`` (default) is Glorot-uniform with tanh's gain (5/3), zero biases. The papers do
+    not state one; ``torch`` keeps torch's default conv init, which the authors' Omniglot script uses: it shrinks
+    activations layer by layer (features of norm ~0.4 of a possible 8 at 31x31), which left every model near
+    chance for thousands of episodes in our CPU runs.
 
     ``channels_last``: weights (and so every feature map) stored NHWC, which oneDNN's convolutions run faster on
     this CPU (Omniglot plastic update at batch 8: 29 vs 34 ms); the same values and gradients up to rounding
@@ -37,7 +40,9 @@ class ConvBackbone(nn.Sequential):
     """
 
     def __init__(self, image_size: int = 31, in_channels: int = 1, channels: int = 64,
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, init: str = "glorot") -> None:
+        if init not in BACKBONE_INITS:
+            raise ValueError(f"backbone init={init!r} is not one of {list(BACKBONE_INITS)}")
         if image_size < 3 or conv_output_side(image_size) < 1:
             raise ValueError(f"image_size={image_size} is too small for {CONV_LAYERS} unpadded stride-2 3x3 "
                              f"convs (31 gives a 1x1 map)")
@@ -47,7 +52,7 @@ class ConvBackbone(nn.Sequential):
         super().__init__(*layers, nn.Flatten())
         self.feature_size = channels * conv_output_side(image_size) ** 2
         for layer in self:
-            if isinstance(layer, nn.Conv2d):
+            if isinstance(layer, nn.Conv2d) and init == "glorot":
                 nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain("tanh"))
                 nn.init.zeros_(layer.bias)
         if channels_last:

@@ -211,3 +211,50 @@ def test_checks_script_scores_a_checkpoint_and_refuses_another_cell_s(fake_data,
                      "model=plastic_head", "budget=smoke"])
     assert exit_info.value.code != 0
     assert "belongs to another config" in capsys.readouterr().err
+
+
+def test_backbone_init_torch_is_torch_s_default_and_glorot_stays_the_harness_s(fake_data):
+    """``model.backbone_init``: torch keeps nn.Conv2d's own init (the authors' script's), glorot (or unset) the
+    harness's Glorot-uniform with tanh's gain and zero biases; the cell's hash changes only when torch is set, so
+    every record from before the key existed keeps its hash."""
+    from plastic.conv import ConvBackbone
+    from benchmarks.harness.config import resolve_cell
+    from benchmarks.harness.records import config_hash
+
+    torch.manual_seed(3)
+    own = ConvBackbone(31, init="torch")
+    torch.manual_seed(3)
+    plain = [torch.nn.Conv2d(1 if i == 0 else 64, 64, 3, stride=2) for i in range(4)]
+    convs = [m for m in own if isinstance(m, torch.nn.Conv2d)]
+    for mine, ref in zip(convs, plain, strict=True):
+        torch.testing.assert_close(mine.weight, ref.weight.to(memory_format=torch.channels_last))
+        torch.testing.assert_close(mine.bias, ref.bias)
+    glorot = [m for m in ConvBackbone(31) if isinstance(m, torch.nn.Conv2d)]
+    bound = 5 / 3 * math.sqrt(6 / (64 * 9 + 64 * 9))  # layers 2-4: fan in = fan out = 64 x 3 x 3
+    assert all(m.bias.abs().max() == 0 for m in glorot) and glorot[1].weight.abs().max() <= bound
+    assert glorot[1].weight.abs().max() > 0.9 * bound > 1 / 24  # torch's bound there is 1/sqrt(576)
+    with pytest.raises(ValueError, match="init='he'"):
+        ConvBackbone(31, init="he")
+
+    cells = {name: resolve_cell(compose_config(["task=omniglot", "budget=smoke", *over]))
+             for name, over in {"unset": ["model=plastic_shared_head"],
+                                "glorot": ["model=plastic_shared_head", "model.backbone_init=glorot"],
+                                "torch": ["model=plastic_shared_head", "model.backbone_init=torch"],
+                                "config": ["model=plastic_shared_head_torch_init"]}.items()}
+    hashes = {name: config_hash(cell.config) for name, cell in cells.items()}
+    assert hashes["unset"] == hashes["glorot"] != hashes["torch"]
+    net = make_task().build_model(cells["config"].config["model"])
+    assert net.backbone[2].weight.abs().max() <= 1 / 24  # torch's default: bound 1/sqrt(fan in)
+    net = make_task().build_model(cells["unset"].config["model"])
+    assert net.backbone[2].weight.abs().max() > 1 / 24
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["task=omniglot", "model=plastic_shared_head", "model.backbone_init=kaiming"], "not one of"),
+    (["task=omniglot", "model=protonet", "+model.backbone_init=torch"], "not by model=protonet"),
+    (["task=binary_patterns_50", "model=plastic", "+model.backbone_init=torch"], "read only by task kind omniglot"),
+])
+def test_a_backbone_init_nothing_reads_or_that_is_unknown_is_refused(overrides, message):
+    from benchmarks.harness.config import resolve_cell
+    with pytest.raises((ValueError, ConfigCompositionException), match=message):
+        resolve_cell(compose_config(overrides))

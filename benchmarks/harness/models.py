@@ -56,8 +56,9 @@ FAMILIES: dict[str, Family] = {
     "duan_fewshot": Family(DuanFewShotClassifier, "fewshot", plastic=True),  # conv backbone -> DuanNet
     "maml_mlp": Family(MAMLRegressor, "regressor"),  # adapted on the support set
 }
-# read by the harness and the report, never passed to the constructor (adapter_width: sequence families only)
-HARNESS_FIELDS = {"name", "family", "peer", "adapter_width"}
+# read by the harness and the report, never passed to the constructor (adapter_width: sequence families only;
+# backbone_init: the init of the conv backbone that the Omniglot task puts under a head or sequence model)
+HARNESS_FIELDS = {"name", "family", "peer", "adapter_width", "backbone_init"}
 # What a model of each kind is, for the refusal of a task that does not take it (README: Adding a task or a model)
 KIND_CONTRACTS: dict[str, str] = {
     "sequence": "a class built from (input_size, output_size) with initial_state(batch_size), step(x (B, input_size), "
@@ -94,7 +95,8 @@ def _optional(tp: Any) -> Any:
 
 def family_schema(family: str) -> type:
     """A dataclass whose fields are the family constructor's keyword arguments, plus the harness's: ``name``,
-    ``family``, ``peer`` and, for sequence families, ``adapter_width``."""
+    ``family``, ``peer``, for sequence families ``adapter_width``, and for head and sequence families
+    ``backbone_init``."""
     ctor, kind = FAMILIES[family].build, FAMILIES[family].kind
     hints = typing.get_type_hints(ctor.__init__)
     fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=MISSING)),
@@ -104,6 +106,8 @@ def family_schema(family: str) -> type:
                                           ("peer", Optional[str], dataclasses.field(default=None))]
     if kind == "sequence":  # the width a task's adapter gives it (benchmarks.harness.adapters; None: the task's)
         fields.append(("adapter_width", Optional[int], dataclasses.field(default=None)))
+    if kind in ("head", "sequence"):  # the init of the conv backbone a task puts under it (None: the task's own)
+        fields.append(("backbone_init", Optional[str], dataclasses.field(default=None)))
     for pname, param in inspect.signature(ctor.__init__).parameters.items():
         if pname == "self" or pname in KINDS[kind]:
             continue

@@ -60,9 +60,10 @@ def config_hash(config: dict[str, Any]) -> str:
     cell = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
     if isinstance(cell.get("model"), dict):  # peer: whom the report compares it with, not what the run computes;
         # adapter_width unset (None): the task's default width, hashed only when set, so records from before the
-        # field existed keep their hashes
+        # field existed keep their hashes; backbone_init likewise, unset or the default glorot
         cell["model"] = {k: v for k, v in cell["model"].items()
-                         if k != "peer" and not (k == "adapter_width" and v is None)}
+                         if k != "peer" and not (k == "adapter_width" and v is None)
+                         and not (k == "backbone_init" and v in (None, "glorot"))}
     return hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()
 
 

@@ -146,9 +146,9 @@ class Omniglot(Task):
         ``sequence`` model reads [features, one-hot label] per image on that backbone (``SequenceFewShot``)."""
         kind = family_of(model_cfg).kind
         if kind == "fewshot":
-            return super().build_model(model_cfg)
+            return super().build_model(model_cfg)  # builds its own backbone (config checks refuse backbone_init)
         side = self.config.image_size
-        backbone = ConvBackbone(side)
+        backbone = ConvBackbone(side, init=model_cfg.get("backbone_init") or "glorot")
         if kind == "sequence":
             n_way = self.config.n_way
             sequence = build_model(model_cfg, {"input_size": backbone.feature_size + n_way, "output_size": n_way},

@@ -15,6 +15,7 @@ from benchmarks.harness.devices import check_device
 from benchmarks.harness.models import FAMILIES, family_schema, how_to_provide, unread_width
 from benchmarks.harness.records import record_path
 from benchmarks.tasks import TASKS
+from plastic.conv import BACKBONE_INITS
 
 
 def validate(cfg: Any) -> None:
@@ -167,6 +168,16 @@ def check_support(task: Any, model: Any) -> None:
         raise ValueError(unread_width(width, f"task={task.name}", model.name))
     if width is not None and width < 1:
         raise ValueError(f"model.adapter_width={width} must be >= 1 (features of the adapter's input projection)")
+    init = model.get("backbone_init")
+    if init is not None:
+        reads = task.kind == "omniglot" and FAMILIES[model.family].kind in ("head", "sequence")
+        if not reads:
+            raise ValueError(f"model.backbone_init={init!r} is read only by task kind omniglot for head and "
+                             f"sequence models (on the task's conv backbone), not by model={model.name} on "
+                             f"task={task.name}; remove it")
+        if init not in BACKBONE_INITS:
+            raise ValueError(f"model.backbone_init={init!r} is not one of {list(BACKBONE_INITS)} "
+                             "(glorot: the harness's default; torch: torch's default conv init, the authors' script's)")
 
 
 def supported_families(kind: str) -> tuple[str, ...]:
