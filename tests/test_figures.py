@@ -107,3 +107,25 @@ def test_value_claims_at_their_budget_get_every_seeds_held_out_curve_against_the
     verdict = value_claims["shared_value"]
     assert verdict.verdict == "inconclusive" and verdict.p_floor == pytest.approx(0.125)  # 3 seeds: 1/2^3
     assert verdict.verdict in svg and "no result of this many seeds" in verdict.why
+
+
+@pytest.mark.parametrize("scale", ["log", "linear"])
+def test_episode_tick_labels_print_as_numbers_with_mathtext_off(scale):
+    """The figures turn mathtext off (a "$" in a label must print); a log axis's own labels are mathtext, so they
+    printed as raw "$\\mathdefault{10^{3}}$" until the episode ticks wrote them out."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from benchmarks.report.figures import RC
+
+    with matplotlib.rc_context(RC):
+        fig = Figure()
+        ax = fig.add_subplot()
+        ax.plot([1_000, 10_000, 1_000_000], [0.4, 0.7, 0.9])
+        ax.set_xscale(scale)
+        parts.integer_episode_ticks(ax)
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
+    assert labels and not any("$" in label or "mathdefault" in label for label in labels), labels
+    if scale == "log":
+        assert {"1,000", "10,000", "100,000", "1,000,000"} <= set(labels)
