@@ -21,7 +21,7 @@ MODEL_COLORS = {
     "plastic": "#1f77b4", "plastic_shared": "#17becf", "rnn": "#7f7f7f", "lstm": "#8c564b",
     "maml": "#bcbd22", "protonet": "#9467bd", "duan_rnn_fewshot": "#e377c2", "maml_mlp": "#e7298a",
     "plastic_core": "#1f5fa0", "plastic_shared_core": "#12a0b0", "rnn_core": "#5f5f5f", "lstm_core": "#6b4036",
-    "plastic_head": "#3a8fd0", "plastic_shared_head": "#4ad0df",
+    "plastic_head": "#3a8fd0", "plastic_shared_head": "#4ad0df", "plastic_shared_head_torch_init": "#2a9d6f",
     "duan_rnn_gradient": "#d62728", "duan_rnn_hebbian": "#ff7f0e", "duan_rnn_nonplastic": "#393b79",
     "duan_rnn_gradient_demo": "#f4a3a3", "duan_rnn_hebbian_demo": "#fdc086", "duan_rnn_gradient_batchmean": "#8b1a1a",
     "duan_lstm_gradient": "#2ca02c", "duan_lstm_hebbian": "#a6d854", "duan_lstm_nonplastic": "#843c39",
