@@ -39,7 +39,8 @@ def test_a_family_schema_is_its_constructor_arguments(family):
     build, kind = models.FAMILIES[family].build, models.FAMILIES[family].kind
     params = [p for p in inspect.signature(build.__init__).parameters if p != "self"]
     fields = [f.name for f in dataclasses.fields(models.family_schema(family))]
-    harness = ["name", "family", "peer"] + (["adapter_width"] if kind == "sequence" else [])
+    harness = ["name", "family", "peer"] + (["adapter_width"] if kind == "sequence" else []) \
+        + (["backbone_init"] if kind in ("head", "sequence") else [])
     assert fields == harness + [p for p in params if p not in models.KINDS[kind]]
     assert set(models.KINDS[kind]) <= set(params), f"{family} lacks the arguments a {kind} model is given"
 
