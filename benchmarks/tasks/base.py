@@ -49,6 +49,7 @@ class Task:
     lower_is_better = True
     model_kinds: tuple[str, ...] = ("sequence",)  # kinds of model family it runs (``benchmarks.harness.models.KINDS``)
     reads_adapter_width = False  # whether it wraps a sequence model in an adapter of ``model.adapter_width``
+    reads_backbone_init = False  # whether it builds head/sequence models on a conv backbone of ``model.backbone_init``
 
     @classmethod
     def memory_bound(cls, config: Any) -> bool:

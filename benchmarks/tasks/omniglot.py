@@ -117,6 +117,7 @@ class Omniglot(Task):
     primary_metric = "accuracy"
     lower_is_better = False
     model_kinds = ("fewshot", "head", "sequence")  # a sequence model runs on the backbone (harness.adapters)
+    reads_backbone_init = True  # the backbone under a head or sequence model; fewshot models build their own
 
     def __init__(self, config: OmniglotConfig, name: str | None = None, data_dir: str | None = None) -> None:
         super().__init__(config, name)

@@ -170,10 +170,10 @@ def check_support(task: Any, model: Any) -> None:
         raise ValueError(f"model.adapter_width={width} must be >= 1 (features of the adapter's input projection)")
     init = model.get("backbone_init")
     if init is not None:
-        reads = task.kind == "omniglot" and FAMILIES[model.family].kind in ("head", "sequence")
-        if not reads:
-            raise ValueError(f"model.backbone_init={init!r} is read only by task kind omniglot for head and "
-                             f"sequence models (on the task's conv backbone), not by model={model.name} on "
+        readers = sorted(kind for kind, (cls, _) in TASKS.items() if cls.reads_backbone_init)
+        if not (task.kind in readers and FAMILIES[model.family].kind in ("head", "sequence")):
+            raise ValueError(f"model.backbone_init={init!r} is read only by task kind {' or '.join(readers)} for "
+                             f"head and sequence models (on the task's conv backbone), not by model={model.name} on "
                              f"task={task.name}; remove it")
         if init not in BACKBONE_INITS:
             raise ValueError(f"model.backbone_init={init!r} is not one of {list(BACKBONE_INITS)} "
