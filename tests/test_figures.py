@@ -129,3 +129,6 @@ def test_episode_tick_labels_print_as_numbers_with_mathtext_off(scale):
     assert labels and not any("$" in label or "mathdefault" in label for label in labels), labels
     if scale == "log":
         assert {"1,000", "10,000", "100,000", "1,000,000"} <= set(labels)
+    else:  # whole episodes with thousands separators, as on the log axis
+        assert any("," in label for label in labels), labels
+        assert all(label.replace(",", "").lstrip("-\u2212").isdigit() for label in labels), labels

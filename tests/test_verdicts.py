@@ -166,6 +166,14 @@ def test_power_estimates_more_seeds_for_a_real_effect_and_none_for_no_effect():
     runs = power.converge_runs([250, 260, 280, 290, 310, 320, 330], [True] * 7, 300, np.random.default_rng(0))
     assert runs is None or runs > 7
     assert power.value_seeds([14.0, 15.0, 15.5, 16.0], 12.0, 18.0, "median", np.random.default_rng(0)) == 5
+    # one value has no spread: every resample repeats it, so no estimate (and not "no practical n" either)
+    for one in (power.value_seeds([25.0], 24.0, 30.0, "median", np.random.default_rng(0)),
+                power.order_seeds([0.1], [0.3], True, False, np.random.default_rng(0)),
+                power.order_seeds([0.1], [0.3], True, True, np.random.default_rng(0)),
+                power.converge_runs([250], [True], 300, np.random.default_rng(0))):
+        assert one == power.TOO_FEW
+        assert "not estimable yet" in power.text(one) and "no practical n" not in power.text(one)
+    assert "not estimable yet: fewer than 2 runs" in power.text(power.TOO_FEW, "runs")
 
 
 def test_the_power_engines_exact_paths_equal_the_exact_tests():

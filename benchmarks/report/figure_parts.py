@@ -114,11 +114,11 @@ def clipped_range(curves: list[tuple[np.ndarray, np.ndarray]], keep: list[float]
 
 
 def integer_episode_ticks(ax: Any) -> None:
-    """Whole episode counts on the x axis. On a log axis the labels are written out (1,000 / 10,000 / ...):
-    matplotlib's own log labels are mathtext, which the figures turn off (``text.parse_math``: a "$" in a
-    record's label must print), so they would print as raw TeX."""
+    """Whole episode counts on the x axis, written with thousands separators (10,000 / 1,000,000). On a log axis
+    this is also what keeps them readable: matplotlib's own log labels are mathtext, which the figures turn off
+    (``text.parse_math``: a "$" in a record's label must print), so they would print as raw TeX."""
     if ax.get_xscale() == "linear":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))

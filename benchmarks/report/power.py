@@ -4,7 +4,9 @@
 This takes the observed effect as the true one (the usual caveat of a post-hoc power estimate): it says whether
 more seeds are a plausible answer, not that they would surely decide. "no practical n" means that even
 ``MAX_N`` seeds per arm would decide the claim in fewer than 80% of resamples, i.e. the observed effect is near
-zero and a longer horizon (or another design), not more seeds, is the answer. Each estimate uses its own seeded
+zero and a longer horizon (or another design), not more seeds, is the answer. With fewer than 2 values in an arm
+there is no spread to resample (every resample would repeat the one value and "decide" at the smallest size), so
+the estimate is ``TOO_FEW`` and the report says that more seeds must run before it can be made. Each estimate uses its own seeded
 stream, so the report stays byte-identical. Up to ``EXACT_UP_TO`` pairs (``EXACT_SPLITS_UP_TO`` seeds per arm
 unpaired) each resample is decided by the exact test, enumerated for all resamples at once; above, by its normal
 approximation with the tie correction.
@@ -28,6 +30,7 @@ POWER = 0.8
 EXACT_UP_TO = 12  # signed-rank: 2^12 sign patterns per resample
 EXACT_SPLITS_UP_TO = 7  # Mann-Whitney: C(14, 7) = 3,432 splits per resample
 
+TOO_FEW = -1  # an arm has fewer than 2 values: no post-hoc estimate
 Decides = Callable[[np.random.Generator, int], np.ndarray]  # (rng, n) -> (RESAMPLES,) bool: the test decides
 
 
@@ -90,6 +93,8 @@ def order_seeds(better: Sequence[float], worse: Sequence[float], lower_is_better
     """Seeds per arm for the ordering test (paired: per-seed differences resampled together) to decide in the
     observed direction with 80% power."""
     b, w = np.asarray(better, dtype=float), np.asarray(worse, dtype=float)
+    if min(b.size, w.size) < 2:
+        return TOO_FEW
     sign = -1.0 if lower_is_better else 1.0  # positive = the claimed direction
     if paired:
         d = sign * (b - w)
@@ -108,7 +113,9 @@ def converge_runs(times: Sequence[float], reached: Sequence[bool], limit: float,
                   rng: np.random.Generator) -> int | None:
     """Runs for the sign test of "the median run converges by ``limit``" to decide in the observed direction."""
     hit = np.array([r and t <= limit for t, r in zip(times, reached)], dtype=float)
-    if not hit.size or hit.mean() == 0.5:
+    if hit.size < 2:
+        return TOO_FEW
+    if hit.mean() == 0.5:
         return None
     toward = hit if hit.mean() > 0.5 else 1.0 - hit
 
@@ -124,7 +131,7 @@ def value_seeds(values: Sequence[float], low: float, high: float, estimate: str,
     observed estimate is inside, outside it otherwise)."""
     x = np.asarray(values, dtype=float)
     if x.size < 2:
-        return None
+        return TOO_FEW
     centre = float(np.median(x) if estimate == "median" else x.mean())
     inside = low <= centre <= high
 
@@ -144,4 +151,6 @@ def value_seeds(values: Sequence[float], low: float, high: float, estimate: str,
 
 
 def text(n: int | None, unit: str = "seeds per arm") -> str:
+    if n == TOO_FEW:
+        return f"not estimable yet: fewer than 2 {unit.split()[0]} give no spread to resample; run more first"
     return f"~{n} {unit} for 80% power" if n else f"no practical n (even {MAX_N} {unit} < 80% power)"

@@ -88,7 +88,8 @@ def median_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
     n = x.size
     ranks = [k for k in range(1, n // 2 + 1) if 1 - 2 * stats.binom.cdf(k - 1, n, 0.5) >= level]
     if not ranks:
-        return Interval(math.nan, math.nan, "undefined", f"{n} seeds cannot give a {level:.0%} interval of the median")
+        seeds = f"{n} seed{'' if n == 1 else 's'}"
+        return Interval(math.nan, math.nan, "undefined", f"{seeds} cannot give a {level:.0%} interval of the median")
     k = max(ranks)
     return Interval(float(x[k - 1]), float(x[n - k]), "order statistics")
 
