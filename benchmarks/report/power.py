@@ -6,10 +6,10 @@ more seeds are a plausible answer, not that they would surely decide. "no practi
 ``MAX_N`` seeds per arm would decide the claim in fewer than 80% of resamples, i.e. the observed effect is near
 zero and a longer horizon (or another design), not more seeds, is the answer. With fewer than 2 values in an arm
 there is no spread to resample (every resample would repeat the one value and "decide" at the smallest size), so
-the estimate is ``TOO_FEW`` and the report says that more seeds must run before it can be made. Each estimate uses its own seeded
-stream, so the report stays byte-identical. Up to ``EXACT_UP_TO`` pairs (``EXACT_SPLITS_UP_TO`` seeds per arm
-unpaired) each resample is decided by the exact test, enumerated for all resamples at once; above, by its normal
-approximation with the tie correction.
+the estimate is ``TOO_FEW`` and the report says that more seeds must run before it can be made. Each estimate uses
+its own seeded stream, so the report stays byte-identical. Up to ``EXACT_UP_TO`` pairs (``EXACT_SPLITS_UP_TO``
+seeds per arm unpaired) each resample is decided by the exact test, enumerated for all resamples at once; above, by
+its normal approximation with the tie correction.
 """
 from __future__ import annotations
 
