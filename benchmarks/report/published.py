@@ -115,7 +115,7 @@ def _equivalence(row: Row, claim: dict[str, Any], low: float, high: float) -> tu
         k, n, _ = row.wilson
         return equivalence_pooled(k, n, low, high), f"pooled over {n} test episodes of {len(row.values)} seeds"
     test = equivalence_median if estimate == "median" else equivalence_mean
-    return test(row.values, low, high), f"n={len(row.values)} seed{'' if len(row.values) == 1 else 's'}"
+    return test(row.values, low, high), f"n={stats.n_seeds(len(row.values))}"
 
 
 def _judge_equivalence(summary: Summary, claim: dict[str, Any], result: ClaimResult) -> None:

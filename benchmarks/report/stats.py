@@ -80,6 +80,11 @@ def bootstrap_interval(values: Sequence[float], rng: np.random.Generator, level:
     return Interval(float(low), float(high), "percentile", "BCa undefined (identical or too few distinct scores)")
 
 
+def n_seeds(n: int) -> str:
+    """The seed count as the report's texts write it: "1 seed", "3 seeds"."""
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
 def median_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
     """Distribution-free CI of the median: [x_(k), x_(n+1-k)] of the sorted values, k the largest rank whose
     coverage 1 - 2 P(Bin(n, 1/2) < k) is still >= level. Undefined when even [min, max] covers less (n < 6 at
@@ -88,8 +93,8 @@ def median_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
     n = x.size
     ranks = [k for k in range(1, n // 2 + 1) if 1 - 2 * stats.binom.cdf(k - 1, n, 0.5) >= level]
     if not ranks:
-        seeds = f"{n} seed{'' if n == 1 else 's'}"
-        return Interval(math.nan, math.nan, "undefined", f"{seeds} cannot give a {level:.0%} interval of the median")
+        return Interval(math.nan, math.nan, "undefined",
+                        f"{n_seeds(n)} cannot give a {level:.0%} interval of the median")
     k = max(ranks)
     return Interval(float(x[k - 1]), float(x[n - k]), "order statistics")
 
