@@ -68,6 +68,48 @@ def test_extracted_folders_load_sorted_with_the_readme_digest(tree):
     assert np.array_equal(data.images[0, 0].numpy(), np.asarray(first.resize((31, 31), Image.LANCZOS)))
 
 
+def reference_bilinear(gray, size):
+    """Bilinear sampling without anti-aliasing, written out per output pixel: pixel i of the output reads the
+    input at (i + 0.5) * H / size - 0.5 (scikit-image's resize mapping at order 1), clamped at the border."""
+    h = gray.shape[0]
+    out = np.zeros((size, size))
+    for i in range(size):
+        for j in range(size):
+            y, x = (i + 0.5) * h / size - 0.5, (j + 0.5) * h / size - 0.5
+            y0, x0 = int(np.floor(y)), int(np.floor(x))
+            dy, dx = y - y0, x - x0
+            y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, h - 1)
+            y0, x0 = max(y0, 0), max(x0, 0)
+            out[i, j] = ((1 - dy) * (1 - dx) * gray[y0, x0] + (1 - dy) * dx * gray[y0, x1]
+                         + dy * (1 - dx) * gray[y1, x0] + dy * dx * gray[y1, x1])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def test_bilinear_resize_samples_pixel_centres_without_anti_aliasing():
+    rng = np.random.default_rng(3)
+    gray = np.where(rng.random((105, 105)) < 0.1, 0, 255).astype(np.uint8)
+    ours = omniglot.bilinear_no_antialias(gray, 31)
+    assert ours.dtype == np.uint8 and np.array_equal(ours, reference_bilinear(gray, 31))
+    # a one-pixel stroke between the sample points vanishes without anti-aliasing; Lanczos keeps a trace of it
+    stroke = np.full((105, 105), 255, np.uint8)
+    stroke[:, 50] = 0  # output columns 14 and 15 sample at 48.6 and 52.0: nothing reads column 50
+    assert (omniglot.bilinear_no_antialias(stroke, 31) == 255).all()
+    assert np.asarray(Image.fromarray(stroke).resize((31, 31), Image.LANCZOS)).min() <= 200  # a faint line
+
+
+def test_the_resize_is_chosen_cached_apart_and_checked(tree, tmp_path):
+    lanczos = omniglot.load_omniglot(tree, image_size=31)
+    bilinear = omniglot.load_omniglot(tree, image_size=31, resize="bilinear")
+    first = np.asarray(Image.open(tree / "images_background/Alpha/character01/character01_01.png").convert("L"))
+    assert np.array_equal(bilinear.images[0, 0].numpy(), reference_bilinear(first, 31))
+    assert not torch.equal(bilinear.images, lanczos.images)
+    names = sorted(p.name for p in (tmp_path / "cache").glob("omniglot-*.pt"))
+    assert len(names) == 2 and any(n.endswith("-31px.pt") for n in names) and any("bilinear" in n for n in names)
+    assert torch.equal(omniglot.load_omniglot(tree, image_size=31).images, lanczos.images)  # each from its own cache
+    with pytest.raises(ValueError, match="task.resize='nearest'"):
+        omniglot.load_omniglot(tree, resize="nearest")
+
+
 def test_repacked_zips_extract_once_into_the_cache(tree, tmp_path, monkeypatch):
     data_dir = tmp_path / "data" / "omniglot"
     data_dir.mkdir(parents=True)

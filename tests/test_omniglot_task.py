@@ -258,3 +258,29 @@ def test_a_backbone_init_nothing_reads_or_that_is_unknown_is_refused(overrides, 
     from benchmarks.harness.config import resolve_cell
     with pytest.raises((ValueError, ConfigCompositionException), match=message):
         resolve_cell(compose_config(overrides))
+
+
+def test_task_resize_reaches_the_loader_and_the_hash_only_when_not_the_default(monkeypatch):
+    """``task.resize``: the task asks the loader for its resize; lanczos (the default) leaves the config hash as it
+    was before the key existed (committed records keep their hashes), bilinear (task omniglot_bilinear) changes
+    it; an unknown resize is refused naming the key."""
+    from benchmarks.harness.config import resolve_cell
+    from benchmarks.harness.records import config_hash
+    asked = []
+    monkeypatch.setattr(omniglot, "load_omniglot", lambda *a, **k: asked.append(a) or fake_images())
+    make_task()
+    make_task(resize="bilinear")
+    assert [a[3] for a in asked] == ["lanczos", "bilinear"]
+    default = resolve_cell(compose_config(["task=omniglot", "model=plastic_shared_head", "budget=smoke"])).config
+    assert default["task"]["resize"] == "lanczos"
+    before = {**default, "task": {k: v for k, v in default["task"].items() if k != "resize"}}
+    assert config_hash(default) == config_hash(before)
+    assert config_hash({**default, "task": {**default["task"], "resize": "bilinear"}}) != config_hash(default)
+    check = resolve_cell(compose_config(["task=omniglot_bilinear", "model=plastic_shared_head",
+                                         "experiment=pilot"])).config
+    assert check["task"]["resize"] == "bilinear" and check["model"]["eta"] == 0.01
+    assert {k: v for k, v in check["task"].items() if k not in ("name", "resize")} == \
+        {k: v for k, v in default["task"].items() if k not in ("name", "resize")}
+    assert check["budget"]["tasks"]["omniglot_bilinear"]["episodes"] == 1_000_000
+    with pytest.raises(ValueError, match="task.resize='nearest'"):
+        make_task(resize="nearest")

@@ -99,13 +99,34 @@ def locate_part(data_dir: Path, part: str, download: bool = False) -> tuple[Path
                           f"to let torchvision download the official zips (needs internet).")
 
 
-def decode(png: Path, size: int) -> np.ndarray:
-    """105x105 PNG -> (size, size) uint8 grayscale, antialiased (Lanczos) resize. A file that does not decode,
-    is not a PNG or has another size is rejected, naming it."""
+RESIZES = ("lanczos", "bilinear")  # task.resize: how the 105x105 drawings shrink to task.image_size
+
+
+def bilinear_no_antialias(gray: np.ndarray, size: int) -> np.ndarray:
+    """(H, W) uint8 -> (size, size) uint8 by bilinear interpolation at the output pixels' centres, without
+    anti-aliasing: output pixel i samples the input at (i + 0.5) * H / size - 0.5, the mapping of scikit-image's
+    ``transform.resize`` at order 1 without ``anti_aliasing`` (the Omniglot script's call in 2018, before that
+    option existed). Each output pixel reads its 4 nearest input pixels, so thin strokes between the sample points
+    fade or vanish, unlike an anti-aliased (Lanczos) resize, which averages every input pixel it covers."""
+    image = torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float64))[None, None]
+    out = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear", align_corners=False,
+                                          antialias=False)[0, 0]
+    return out.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def decode(png: Path, size: int, resize: str = "lanczos") -> np.ndarray:
+    """105x105 PNG -> (size, size) uint8 grayscale: an anti-aliased Lanczos resize (``lanczos``) or bilinear
+    sampling without anti-aliasing, as the authors' script (``bilinear``). A file that does not decode, is not a PNG
+    or has another size is rejected, naming it."""
+    if resize not in RESIZES:
+        raise ValueError(f"task.resize={resize!r} is not one of {RESIZES}")
     try:
         with Image.open(png) as image:
             kind, side = image.format, image.size
-            gray = image.convert("L").resize((size, size), Image.LANCZOS) if (kind, side) == ("PNG", SIDE) else None
+            gray = image.convert("L") if (kind, side) == ("PNG", SIDE) else None
+            if gray is not None:
+                gray = gray.resize((size, size), Image.LANCZOS) if resize == "lanczos" \
+                    else bilinear_no_antialias(np.asarray(gray), size)
     except (OSError, SyntaxError, ValueError) as err:  # PIL: UnidentifiedImageError, truncated data, bad chunks
         raise DataCorrupt(f"{png}: not a readable image ({type(err).__name__}: {err}); replace it with the file "
                           "from the official release") from err
@@ -117,14 +138,17 @@ def decode(png: Path, size: int) -> np.ndarray:
     return np.asarray(gray, dtype=np.uint8)
 
 
-def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: bool = False) -> OmniglotImages:
-    """Both halves as one uint8 tensor, decoded once and cached under the content digest."""
+def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: bool = False,
+                  resize: str = "lanczos") -> OmniglotImages:
+    """Both halves as one uint8 tensor, decoded once and cached under the content digest and the resize."""
+    if resize not in RESIZES:
+        raise ValueError(f"task.resize={resize!r} is not one of {RESIZES}")
     data_dir = resolve_data_dir(data_dir)
     located = {part: locate_part(data_dir, part, download) for part in PARTS}
     digests = {part: located[part][1] for part in PARTS}
     sources = {part: located[part][2] for part in PARTS}
     key = hashlib.sha256("".join(digests[p] for p in PARTS).encode()).hexdigest()[:16]
-    path = cache_dir(data_dir) / f"omniglot-{key}-{image_size}px.pt"
+    path = cache_dir(data_dir) / f"omniglot-{key}-{image_size}px{'' if resize == 'lanczos' else '-' + resize}.pt"
     cached = _load_cached(path, sum(CHARACTERS.values()), image_size)
     if cached is not None:
         return OmniglotImages(cached["images"], cached["classes"], digests, sources)
@@ -133,7 +157,7 @@ def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: b
         root = located[part][0]
         for folder in character_folders(root):
             classes.append(folder.relative_to(root.parent).as_posix())
-            images.append(np.stack([decode(png, image_size) for png in drawings(folder)]))
+            images.append(np.stack([decode(png, image_size, resize) for png in drawings(folder)]))
     tensor = torch.from_numpy(np.stack(images))  # (C, 20, S, S)
     atomic_torch_save({"images": tensor, "classes": classes}, path)
     atomic_write_text(_digest_path(path), file_digest(path, "sha256") + "\n")  # after the cache: a pair or nothing

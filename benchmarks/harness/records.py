@@ -64,6 +64,9 @@ def config_hash(config: dict[str, Any]) -> str:
         cell["model"] = {k: v for k, v in cell["model"].items()
                          if k != "peer" and not (k == "adapter_width" and v is None)
                          and not (k == "backbone_init" and v in (None, "glorot"))}
+    if isinstance(cell.get("task"), dict) and cell["task"].get("resize") == "lanczos":  # Omniglot's default resize,
+        # hashed only when another is chosen, so records from before the field existed keep their hashes
+        cell["task"] = {k: v for k, v in cell["task"].items() if k != "resize"}
     return hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()
 
 

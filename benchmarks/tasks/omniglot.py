@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, load_omniglot
+from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, RESIZES, load_omniglot
 from benchmarks.harness.adapters import SequenceFewShot, describe
 from benchmarks.harness.models import build_model, family_of
 from benchmarks.tasks.base import Task
@@ -43,6 +43,7 @@ class OmniglotConfig:
     rotate_train: bool = True  # paper augmentation: per class a random multiple of 90 degrees, every episode
     rotate_test: bool = True  # the same rotation on held-out episodes (as the reference's test script does)
     invert: bool = True  # ink = 1, background = 0 (the PNGs are black on white)
+    resize: str = "lanczos"  # lanczos (anti-aliased) | bilinear: sampled without anti-aliasing, as the authors' script
     download: bool = False  # when no copy is found, let torchvision download the official zips (needs internet)
 
     def __post_init__(self) -> None:
@@ -52,6 +53,8 @@ class OmniglotConfig:
             raise ValueError(f"task.n_test_classes={self.n_test_classes} must lie in [1, {1622 - self.n_way}]")
         if self.n_way < 2:
             raise ValueError(f"task.n_way={self.n_way} must be >= 2")
+        if self.resize not in RESIZES:
+            raise ValueError(f"task.resize={self.resize!r} is not one of {RESIZES}")
         if conv_output_side(self.image_size) < 1:
             raise ValueError(f"task.image_size={self.image_size} is too small for the 4-conv backbone (use 31)")
 
@@ -121,7 +124,7 @@ class Omniglot(Task):
 
     def __init__(self, config: OmniglotConfig, name: str | None = None, data_dir: str | None = None) -> None:
         super().__init__(config, name)
-        data = load_omniglot(data_dir, config.image_size, config.download)  # DataUnavailable when absent
+        data = load_omniglot(data_dir, config.image_size, config.download, config.resize)  # DataUnavailable when absent
         self.images, self.classes = data.images, data.classes
         self.digests, self.sources = data.digests, data.sources
         self.train_classes, self.test_classes = class_split(self.classes, config.split, config.split_seed,
