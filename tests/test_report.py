@@ -352,12 +352,16 @@ def test_the_deviations_register_loads_and_names_a_bad_entry(tmp_path):
     register = deviations.load_deviations(published=published)
     assert {"omniglot_eta_start", "maze_learning_rate", "binary_convergence_smoothing"} <= {d["id"] for d in register}
     assert [d["id"] for d in deviations.touching(register, "omniglot", "v1", "overnight")] == [
-        "omniglot_eta_start", "omniglot_init", "omniglot_batch_and_horizon", "omniglot_evaluation_fixes"]
+        "omniglot_eta_start", "omniglot_init", "omniglot_resize", "omniglot_batch_and_horizon",
+        "omniglot_evaluation_fixes"]
     # the paper's protocols (paper, pilot) start eta at the paper's 0.01: that deviation does not touch them; the
     # pilot's 3 seeds do
     assert [d["id"] for d in deviations.touching(register, "omniglot", "v1", "paper")] == [
-        "omniglot_init", "omniglot_evaluation_fixes"]
+        "omniglot_init", "omniglot_resize", "omniglot_evaluation_fixes"]
     assert [d["id"] for d in deviations.touching(register, "omniglot", "v1", "pilot")] == [
+        "omniglot_init", "omniglot_resize", "omniglot_evaluation_fixes", "pilot_seeds"]
+    # the resize check runs the authors' resize: that deviation does not touch it
+    assert [d["id"] for d in deviations.touching(register, "omniglot_bilinear", "v1", "pilot")] == [
         "omniglot_init", "omniglot_evaluation_fixes", "pilot_seeds"]
     bad = tmp_path / "deviations.yaml"
     entry = {k: "x" for k in deviations.FIELDS} | {"tasks": ["omniglot"], "budgets": "any"}

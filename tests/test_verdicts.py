@@ -185,3 +185,18 @@ def test_the_power_engines_exact_paths_equal_the_exact_tests():
     x, y = rng.normal(0.5, 1, size=(20, 6)), rng.normal(0, 1, size=(20, 6))
     x[0, 0] = y[0, 0]  # a tie across arms
     assert power._rank_sum_p(x, y) == pytest.approx([stats.mann_whitney(a, b, "greater") for a, b in zip(x, y)])
+
+
+@pytest.mark.parametrize("values, expected", [([0.882], "pooled over 1000 test episodes of 1 seed"),
+                                              ([0.874, 0.9, 0.9], "pooled over 3000 test episodes of 3 seeds")])
+def test_the_pooled_interval_names_its_seed_count_in_words(values, expected):
+    """The pooled-accuracy claim's text counts seeds as the other intervals do ("1 seed", never "1 seeds")."""
+    from types import SimpleNamespace
+
+    from benchmarks.report.published import _equivalence
+    n = 1000 * len(values)
+    k = round(sum(values) * 1000)
+    row = SimpleNamespace(values=values, wilson=(k, n, None))
+    claim = {"estimate": "wilson"}
+    result, text = _equivalence(row, claim, 0.975, 0.995)
+    assert text == expected and result.p_outside < 1e-6 and result.estimate == pytest.approx(k / n)

@@ -113,7 +113,7 @@ def _equivalence(row: Row, claim: dict[str, Any], low: float, high: float) -> tu
         if row.wilson is None:
             return None
         k, n, _ = row.wilson
-        return equivalence_pooled(k, n, low, high), f"pooled over {n} test episodes of {len(row.values)} seeds"
+        return equivalence_pooled(k, n, low, high), f"pooled over {n} test episodes of {stats.n_seeds(len(row.values))}"
     test = equivalence_median if estimate == "median" else equivalence_mean
     return test(row.values, low, high), f"n={stats.n_seeds(len(row.values))}"
 
