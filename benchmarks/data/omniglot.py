@@ -99,9 +99,6 @@ def locate_part(data_dir: Path, part: str, download: bool = False) -> tuple[Path
                           f"to let torchvision download the official zips (needs internet).")
 
 
-RESIZES = ("lanczos", "bilinear")  # task.resize: how the 105x105 drawings shrink to task.image_size
-
-
 def bilinear_no_antialias(gray: np.ndarray, size: int) -> np.ndarray:
     """(H, W) uint8 -> (size, size) uint8 by bilinear interpolation at the output pixels' centres, without
     anti-aliasing: output pixel i samples the input at (i + 0.5) * H / size - 0.5, the mapping of scikit-image's
@@ -114,19 +111,24 @@ def bilinear_no_antialias(gray: np.ndarray, size: int) -> np.ndarray:
     return out.round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def decode(png: Path, size: int, resize: str = "lanczos") -> np.ndarray:
-    """105x105 PNG -> (size, size) uint8 grayscale: an anti-aliased Lanczos resize (``lanczos``) or bilinear
-    sampling without anti-aliasing, as the authors' script (``bilinear``). A file that does not decode, is not a PNG
-    or has another size is rejected, naming it."""
-    if resize not in RESIZES:
+# task.resize: how the 105x105 grayscale drawings shrink to task.image_size
+RESIZERS = {"lanczos": lambda gray, size: np.asarray(gray.resize((size, size), Image.LANCZOS)),  # anti-aliased
+            "bilinear": lambda gray, size: bilinear_no_antialias(np.asarray(gray), size)}  # the authors' script
+RESIZES = tuple(RESIZERS)
+
+
+def check_resize(resize: str) -> None:
+    if resize not in RESIZERS:
         raise ValueError(f"task.resize={resize!r} is not one of {RESIZES}")
+
+
+def decode(png: Path, size: int, resize: str = "lanczos") -> np.ndarray:
+    """105x105 PNG -> (size, size) uint8 grayscale, shrunk by ``RESIZERS[resize]`` (``load_omniglot`` checked the
+    name once). A file that does not decode, is not a PNG or has another size is rejected, naming it."""
     try:
         with Image.open(png) as image:
             kind, side = image.format, image.size
-            gray = image.convert("L") if (kind, side) == ("PNG", SIDE) else None
-            if gray is not None:
-                gray = gray.resize((size, size), Image.LANCZOS) if resize == "lanczos" \
-                    else bilinear_no_antialias(np.asarray(gray), size)
+            gray = RESIZERS[resize](image.convert("L"), size) if (kind, side) == ("PNG", SIDE) else None
     except (OSError, SyntaxError, ValueError) as err:  # PIL: UnidentifiedImageError, truncated data, bad chunks
         raise DataCorrupt(f"{png}: not a readable image ({type(err).__name__}: {err}); replace it with the file "
                           "from the official release") from err
@@ -141,8 +143,7 @@ def decode(png: Path, size: int, resize: str = "lanczos") -> np.ndarray:
 def load_omniglot(data_dir: str | Path | None, image_size: int = 31, download: bool = False,
                   resize: str = "lanczos") -> OmniglotImages:
     """Both halves as one uint8 tensor, decoded once and cached under the content digest and the resize."""
-    if resize not in RESIZES:
-        raise ValueError(f"task.resize={resize!r} is not one of {RESIZES}")
+    check_resize(resize)
     data_dir = resolve_data_dir(data_dir)
     located = {part: locate_part(data_dir, part, download) for part in PARTS}
     digests = {part: located[part][1] for part in PARTS}

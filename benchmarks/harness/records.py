@@ -55,18 +55,22 @@ class RunRecord:
         return json.dumps(asdict(self), sort_keys=True, allow_nan=True)
 
 
+# Keys added to a config group after records existed: hashed only when set to something other than these values,
+# so records from before the key keep their hashes. model.peer is never hashed: whom the report compares a model
+# with, not what the run computes.
+HASHED_UNLESS = {"model": {"adapter_width": (None,),  # unset: the task's default width
+                           "backbone_init": (None, "glorot")},  # unset or the default Glorot init
+                 "task": {"resize": ("lanczos",)}}  # Omniglot's default resize
+NEVER_HASHED = {"model": ("peer",)}
+
+
 def config_hash(config: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of what defines the experiment cell (the seed and paths excluded)."""
     cell = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
-    if isinstance(cell.get("model"), dict):  # peer: whom the report compares it with, not what the run computes;
-        # adapter_width unset (None): the task's default width, hashed only when set, so records from before the
-        # field existed keep their hashes; backbone_init likewise, unset or the default glorot
-        cell["model"] = {k: v for k, v in cell["model"].items()
-                         if k != "peer" and not (k == "adapter_width" and v is None)
-                         and not (k == "backbone_init" and v in (None, "glorot"))}
-    if isinstance(cell.get("task"), dict) and cell["task"].get("resize") == "lanczos":  # Omniglot's default resize,
-        # hashed only when another is chosen, so records from before the field existed keep their hashes
-        cell["task"] = {k: v for k, v in cell["task"].items() if k != "resize"}
+    for group, defaults in HASHED_UNLESS.items():
+        if isinstance(cell.get(group), dict):
+            cell[group] = {k: v for k, v in cell[group].items()
+                           if k not in NEVER_HASHED.get(group, ()) and not (k in defaults and v in defaults[k])}
     return hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()
 
 

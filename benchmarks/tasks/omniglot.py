@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, RESIZES, load_omniglot
+from benchmarks.data.omniglot import DRAWINGS, REFERENCE_DIGESTS, check_resize, load_omniglot
 from benchmarks.harness.adapters import SequenceFewShot, describe
 from benchmarks.harness.models import build_model, family_of
 from benchmarks.tasks.base import Task
@@ -53,8 +53,7 @@ class OmniglotConfig:
             raise ValueError(f"task.n_test_classes={self.n_test_classes} must lie in [1, {1622 - self.n_way}]")
         if self.n_way < 2:
             raise ValueError(f"task.n_way={self.n_way} must be >= 2")
-        if self.resize not in RESIZES:
-            raise ValueError(f"task.resize={self.resize!r} is not one of {RESIZES}")
+        check_resize(self.resize)
         if conv_output_side(self.image_size) < 1:
             raise ValueError(f"task.image_size={self.image_size} is too small for the 4-conv backbone (use 31)")
 
